@@ -41,6 +41,9 @@ const (
 	TQ1_0   Type = 34
 	TQ2_0   Type = 35
 	MXFP4   Type = 39
+	NVFP4   Type = 40
+	Q1_0    Type = 41
+	Q2_0    Type = 42
 )
 
 // QK_K is the super-block size of the K-quants.
@@ -86,6 +89,9 @@ var types = map[Type]typeInfo{
 	TQ1_0:   {"TQ1_0", QK_K, 54, false},
 	TQ2_0:   {"TQ2_0", QK_K, 66, false},
 	MXFP4:   {"MXFP4", 32, 17, false},
+	NVFP4:   {"NVFP4", 64, 36, false},
+	Q1_0:    {"Q1_0", 128, 18, false},
+	Q2_0:    {"Q2_0", 64, 18, false},
 }
 
 // Known reports whether t is a GGML type id this table knows.
