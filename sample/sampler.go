@@ -1,0 +1,320 @@
+package sample
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+)
+
+// ErrNoCandidates is returned by [Sampler.Sample] when every token's logit is
+// -Inf after logit bias and penalties, so there is nothing to sample.
+var ErrNoCandidates = errors.New("sample: every token has logit -Inf after logit bias and penalties")
+
+// pcgStream is the second PCG seed word; the request's Seed is the first.
+const pcgStream = 0xda3e39cb94b95bdb
+
+// firstChunk is the number of best candidates the full-vocabulary top-p
+// selects and sorts first; it doubles while the mass is still short of TopP,
+// so a nucleus of m tokens costs O(V log m) rather than a full sort.
+const firstChunk = 64
+
+// TokenLogprob is a token and its log-probability.
+type TokenLogprob struct {
+	Token   int32
+	Logprob float32
+}
+
+// Result is the outcome of one [Sampler.Sample].
+type Result struct {
+	// Token is the sampled token.
+	Token int32
+	// Logprob is Token's log-probability (see the package doc for which
+	// distribution); 0 unless Params.Logprobs or Params.TopLogprobs is set.
+	Logprob float32
+	// Top lists the Params.TopLogprobs most likely tokens of the same
+	// distribution, most likely first (ties to the lower id), leaving out
+	// banned tokens. It is freshly allocated and nil when not asked for.
+	Top []TokenLogprob
+}
+
+// Sampler samples the tokens of one request. It is not safe for concurrent
+// use.
+type Sampler struct {
+	p            Params
+	nVocab       int
+	wantLogprobs bool
+	rng          *rand.Rand
+	win          *window // nil when no penalty can change a logit
+
+	biasIDs  []int32 // ascending, so bias is applied in a fixed order
+	biasVals []float32
+
+	// Buffers reused across calls so that steady-state sampling does not
+	// allocate; cands and weights grow to the largest candidate set seen.
+	logits  []float32
+	cands   []cand
+	weights []float32
+	top     []cand
+}
+
+// New validates p for a vocabulary of nVocab tokens and returns a sampler
+// with its RNG seeded from p.Seed and an empty penalty window.
+func New(p Params, nVocab int) (*Sampler, error) {
+	if err := p.Validate(nVocab); err != nil {
+		return nil, err
+	}
+	s := &Sampler{
+		p:            p,
+		nVocab:       nVocab,
+		wantLogprobs: p.Logprobs || p.TopLogprobs > 0,
+		rng:          rand.New(rand.NewPCG(p.Seed, pcgStream)),
+		logits:       make([]float32, nVocab),
+	}
+	if p.penalized() {
+		s.win = newWindow(p.PenaltyLastN)
+	}
+	if len(p.LogitBias) > 0 {
+		s.biasIDs = make([]int32, 0, len(p.LogitBias))
+		for id := range p.LogitBias {
+			s.biasIDs = append(s.biasIDs, id)
+		}
+		slices.Sort(s.biasIDs)
+		s.biasVals = make([]float32, len(s.biasIDs))
+		for i, id := range s.biasIDs {
+			s.biasVals[i] = p.LogitBias[id]
+		}
+	}
+	return s, nil
+}
+
+// Accept records tok as part of the sequence (prompt tokens as well as
+// sampled ones) so that the penalties see it.
+func (s *Sampler) Accept(tok int32) error {
+	if tok < 0 || int(tok) >= s.nVocab {
+		return fmt.Errorf("sample: accepted token id %d outside the vocabulary [0, %d)", tok, s.nVocab)
+	}
+	if s.win != nil {
+		s.win.add(tok)
+	}
+	return nil
+}
+
+// Sample picks the next token from one step's logits (len nVocab). It does
+// not modify logits or keep a reference to them. It does not Accept the
+// token; the caller does, once it keeps it.
+func (s *Sampler) Sample(logits []float32) (Result, error) {
+	buf, err := s.process(logits)
+	if err != nil {
+		return Result{}, err
+	}
+	var res Result
+	if s.p.Temperature == 0 {
+		tok := argmax(buf)
+		if tok < 0 {
+			return Result{}, ErrNoCandidates
+		}
+		res.Token = tok
+	} else {
+		c := s.truncate(buf)
+		if len(c) == 0 {
+			return Result{}, ErrNoCandidates
+		}
+		res.Token = s.draw(c)
+	}
+	if s.wantLogprobs {
+		lse := logSumExp(buf)
+		res.Logprob = float32(float64(buf[res.Token]) - lse)
+		if n := s.p.TopLogprobs; n > 0 {
+			s.top = topK(s.top[:0], buf, n)
+			sortCands(s.top)
+			res.Top = make([]TokenLogprob, len(s.top))
+			for i, c := range s.top {
+				res.Top[i] = TokenLogprob{c.id, float32(float64(c.logit) - lse)}
+			}
+		}
+	}
+	return res, nil
+}
+
+// process copies logits into the private buffer and applies the logit bias
+// and the penalties.
+func (s *Sampler) process(logits []float32) ([]float32, error) {
+	if len(logits) != s.nVocab {
+		return nil, fmt.Errorf("sample: %d logits for a vocabulary of %d tokens", len(logits), s.nVocab)
+	}
+	buf := s.logits
+	for i, l := range logits {
+		if !finiteOrNegInf(l) {
+			return nil, fmt.Errorf("sample: logit of token %d is %v", i, l)
+		}
+		buf[i] = l
+	}
+	for i, id := range s.biasIDs {
+		l := buf[id] + s.biasVals[i]
+		if !finiteOrNegInf(l) {
+			return nil, fmt.Errorf("sample: logit of token %d is %v after logit bias %v", id, l, s.biasVals[i])
+		}
+		buf[id] = l
+	}
+	if s.win != nil {
+		if id := s.win.apply(buf, s.p.RepeatPenalty, s.p.PresencePenalty, s.p.FrequencyPenalty); id >= 0 {
+			return nil, fmt.Errorf("sample: logit of token %d is %v after penalties", id, buf[id])
+		}
+	}
+	return buf, nil
+}
+
+// truncate applies top-k, top-p and min-p (in that order) and returns the
+// surviving candidates.
+func (s *Sampler) truncate(buf []float32) []cand {
+	var c []cand
+	sorted := false
+	switch {
+	case s.p.TopK > 0 && s.p.TopK < len(buf):
+		c = topK(s.cands[:0], buf, s.p.TopK)
+		if s.p.TopP < 1 || s.p.MinP > 0 {
+			sortCands(c) // only the k survivors are sorted
+			sorted = true
+		}
+	default:
+		c = appendFinite(s.cands[:0], buf)
+	}
+	s.cands = c
+	if len(c) == 0 {
+		return c
+	}
+	if s.p.TopP < 1 {
+		c = nucleus(c, s.p.TopP, sorted)
+		sorted = true
+	}
+	if s.p.MinP > 0 {
+		c = minP(c, s.p.MinP, sorted)
+	}
+	return c
+}
+
+// nucleus returns the smallest prefix of c, in candidate order, whose
+// probability mass (softmax over c) is at least p. Unless c is already
+// sorted, it selects and sorts growing chunks of the best remaining
+// candidates until the mass is reached, so only the nucleus (and at most as
+// many again) is ever sorted.
+func nucleus(c []cand, p float32, sorted bool) []cand {
+	m := maxLogit(c, sorted)
+	var z float64
+	for _, x := range c {
+		z += math.Exp(float64(x.logit) - m)
+	}
+	target := float64(p) * z
+	var cum float64
+	lo, chunk := 0, firstChunk
+	for lo < len(c) {
+		hi := len(c)
+		if !sorted {
+			hi = min(len(c), lo+chunk)
+			nthElement(c[lo:], hi-lo)
+			sortCands(c[lo:hi])
+			chunk *= 2
+		}
+		for i := lo; i < hi; i++ {
+			cum += math.Exp(float64(c[i].logit) - m)
+			if cum >= target {
+				return c[:i+1]
+			}
+		}
+		lo = hi
+	}
+	return c // rounding kept the mass just short of p: keep everything
+}
+
+// minP drops the candidates whose probability is below minP times the
+// largest, keeping the order of the rest.
+func minP(c []cand, minP float32, sorted bool) []cand {
+	m := maxLogit(c, sorted)
+	// p_i >= minP*p_max  <=>  logit_i - logit_max >= ln(minP)
+	thr := math.Log(float64(minP))
+	if sorted {
+		for i, x := range c {
+			if float64(x.logit)-m < thr {
+				return c[:i]
+			}
+		}
+		return c
+	}
+	kept := c[:0]
+	for _, x := range c {
+		if float64(x.logit)-m >= thr {
+			kept = append(kept, x)
+		}
+	}
+	return kept
+}
+
+// draw applies the temperature, takes the softmax over c and draws one token
+// with the request's RNG.
+func (s *Sampler) draw(c []cand) int32 {
+	m := maxLogit(c, false)
+	invT := 1 / float64(s.p.Temperature)
+	w := s.weights[:0]
+	var sum float64
+	for _, x := range c {
+		// The best candidate gets weight 1, so sum >= 1 even when a tiny
+		// temperature underflows every other weight to 0.
+		e := float32(math.Exp((float64(x.logit) - m) * invT))
+		w = append(w, e)
+		sum += float64(e)
+	}
+	s.weights = w
+	u := s.rng.Float64() * sum
+	last := 0
+	for i, e := range w {
+		if e == 0 {
+			continue
+		}
+		last = i
+		u -= float64(e)
+		if u < 0 {
+			return c[i].id
+		}
+	}
+	return c[last].id // u landed on the rounding slack at the end
+}
+
+func maxLogit(c []cand, sorted bool) float64 {
+	if sorted {
+		return float64(c[0].logit)
+	}
+	m := c[0].logit
+	for _, x := range c[1:] {
+		m = max(m, x.logit)
+	}
+	return float64(m)
+}
+
+// argmax returns the id of the largest logit, the lower id on ties, or -1
+// when every logit is -Inf.
+func argmax(logits []float32) int32 {
+	best, bestL := int32(-1), float32(-math.MaxFloat32)
+	for i, l := range logits {
+		if l > bestL || (best < 0 && l == bestL) {
+			best, bestL = int32(i), l
+		}
+	}
+	return best
+}
+
+// logSumExp returns log(sum(exp(logits))) in float64; at least one logit is
+// finite (the caller has sampled a token).
+func logSumExp(logits []float32) float64 {
+	m := logits[0]
+	for _, l := range logits[1:] {
+		m = max(m, l)
+	}
+	mf := float64(m)
+	var z float64
+	for _, l := range logits {
+		z += math.Exp(float64(l) - mf)
+	}
+	return mf + math.Log(z)
+}
