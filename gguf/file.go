@@ -399,7 +399,7 @@ func (f *File) checkTensors() error {
 		return nil
 	}
 	if f.DataOffset > int64(len(f.data)) {
-		return fmt.Errorf("data section starts at offset %d, past the end of the %d-byte file", f.DataOffset, len(f.data))
+		return fmt.Errorf("tensor %s: data section starts at offset %d, past the end of the %d-byte file (file truncated?)", f.Tensors[0].Name, f.DataOffset, len(f.data))
 	}
 	dataLen := uint64(int64(len(f.data)) - f.DataOffset)
 	for i := range f.Tensors {
