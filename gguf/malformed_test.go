@@ -134,7 +134,7 @@ func TestParseMalformed(t *testing.T) {
 		{"empty tensor name", header(3, 1, 0).tensor("", ggml.F32, 0, 1).data(32, 4).Bytes(), "empty tensor name"},
 		{"zero dims", oneTensor(ggml.F32, 0, 4), "blk.0.w: 0 dimensions"},
 		{"five dims", oneTensor(ggml.F32, 0, 4, 1, 1, 1, 1, 1), "blk.0.w: 5 dimensions"},
-		{"huge dim count", header(3, 1, 0).str("blk.0.w").u32(1 << 31).data(32, 64).Bytes(), "blk.0.w: 2147483648 dimensions"},
+		{"huge dim count", header(3, 1, 0).str("blk.0.w").u32(1<<31).data(32, 64).Bytes(), "blk.0.w: 2147483648 dimensions"},
 		{"truncated dims", header(3, 1, 0).str("blk.0.w").u32(3).u64(4).u64(4).Bytes(), "blk.0.w: at offset"},
 		{"unknown type", oneTensor(ggml.Type(99), 0, 4, 1), "blk.0.w: unknown GGML type id 99"},
 		{"retired type 4", oneTensor(ggml.Type(4), 0, 4, 32), "blk.0.w: unknown GGML type id 4"},

@@ -53,15 +53,6 @@ func (t ValueType) String() string {
 
 func (t ValueType) valid() bool { return t <= TypeFloat64 }
 
-// isInteger reports whether t is one of the eight integer types.
-func (t ValueType) isInteger() bool {
-	switch t {
-	case TypeUint8, TypeInt8, TypeUint16, TypeInt16, TypeUint32, TypeInt32, TypeUint64, TypeInt64:
-		return true
-	}
-	return false
-}
-
 // size is the encoded size of a fixed-size scalar of type t, 0 for strings and arrays.
 func (t ValueType) size() int {
 	switch t {

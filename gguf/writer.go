@@ -78,7 +78,7 @@ func toValue(v any) (Value, error) {
 	case Array:
 		val = Value{Type: TypeArray, V: x}
 	case int, uint, uintptr, []int, []uint:
-		return Value{}, fmt.Errorf("Go %T has no fixed size; use a sized integer type such as int32 or uint64", v)
+		return Value{}, fmt.Errorf("%T has no fixed size in GGUF; use a sized integer type such as int32 or uint64", v)
 	default:
 		if t, ok := scalarType(v); ok {
 			val = Value{Type: t, V: v}
