@@ -1,0 +1,263 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/rocmforge/rocmforge/compute"
+)
+
+// Batch is one forward step: the new tokens of one or more sequences,
+// flattened into rows.
+type Batch struct {
+	Tokens    []int32 // token id of each row
+	Positions []int32 // absolute position of each row in its sequence
+	// Slots is the KV-cache slot each row's key and value are written to;
+	// it must be the slot its sequence's block table gives for its position.
+	Slots []int32
+	// Seqs describes each sequence: its rows (in order, disjoint, covering
+	// every row), its context length after this step, and its block table.
+	Seqs []compute.SeqAttn
+	// Outputs are the rows whose logits are wanted, in the order they are
+	// written to Forward's logits.
+	Outputs []int
+}
+
+// Forward runs the model on a batch. It writes each row's keys and values
+// into c, attends over each sequence's cached context, and fills logits
+// ([len(b.Outputs), n_vocab], row-major) for the rows b.Outputs names.
+func (m *Model) Forward(b *Batch, c *Cache, logits []float32) error {
+	if err := m.checkBatch(b, c, logits); err != nil {
+		return err
+	}
+	n := len(b.Tokens)
+	s := &m.s
+	if err := s.ensure(m, n, len(b.Outputs)); err != nil {
+		return err
+	}
+	hp := &m.HParams
+	o := &ops{b: m.b, layer: -1}
+
+	// Token (and, for gpt2, position) embeddings.
+	o.embedding(&s.x, m.tokEmbd, b.Tokens)
+	if m.arch.embedScale {
+		o.scale(&s.x, float32(math.Sqrt(float64(hp.NEmbd))))
+	}
+	if m.posEmbd != nil {
+		o.embedding(&s.xn, m.posEmbd, b.Positions)
+		o.add(&s.x, &s.x, &s.xn)
+	}
+
+	for il := range m.layers {
+		ly := &m.layers[il]
+		o.layer = il
+
+		// x += attention(norm(x))
+		m.norm(o, &s.xn, &s.x, ly.attnNorm, ly.attnNormB)
+		m.attention(o, ly, il, b, c.Layers[il])
+		if ly.postAttnNorm != nil {
+			o.rmsNorm(&s.o, &s.o, ly.postAttnNorm, hp.NormEps)
+		}
+		o.add(&s.x, &s.x, &s.o)
+
+		// x += ffn(norm(x))
+		m.norm(o, &s.xn, &s.x, ly.ffnNorm, ly.ffnNormB)
+		m.feedForward(o, ly)
+		if ly.postFFNNorm != nil {
+			o.rmsNorm(&s.down, &s.down, ly.postFFNNorm, hp.NormEps)
+		}
+		o.add(&s.x, &s.x, &s.down)
+	}
+	o.layer = -1
+
+	if len(b.Outputs) == 0 {
+		return o.err
+	}
+	// Logits, for the wanted rows only. The residual stream is not needed
+	// after the last layer, so it is normalised in place when every row is
+	// wanted in order; otherwise the rows are gathered first.
+	xo := &s.x
+	if !allRowsInOrder(b.Outputs, n) {
+		s.outIDs = s.outIDs[:0]
+		for _, r := range b.Outputs {
+			s.outIDs = append(s.outIDs, int32(r))
+		}
+		o.embedding(&s.xo, &s.x, s.outIDs)
+		xo = &s.xo
+	}
+	m.norm(o, xo, xo, m.outputNorm, m.outputNormB)
+	o.matmul(&s.logits, xo, m.output)
+	if hp.FinalSoftcap > 0 {
+		o.softcap(&s.logits, hp.FinalSoftcap)
+	}
+	o.read(&s.logits, logits)
+	return o.err
+}
+
+// norm is the arch's normalisation: RMSNorm, or LayerNorm with bias.
+func (m *Model) norm(o *ops, dst, x, w, b *compute.Tensor) {
+	if m.arch.norm == normLayer {
+		o.layerNorm(dst, x, w, b, m.HParams.NormEps)
+	} else {
+		o.rmsNorm(dst, x, w, m.HParams.NormEps)
+	}
+}
+
+// attention computes s.o = wo · attention(q, k, v) + bo from s.xn, after
+// writing this step's keys and values into the layer's pool.
+func (m *Model) attention(o *ops, ly *layer, il int, b *Batch, pool compute.KVPool) {
+	s, hp := &m.s, &m.HParams
+	qd, kd, vd := hp.QDim(), hp.KDim(), hp.VDim()
+
+	if ly.wqkv != nil {
+		o.matmul(&s.qkv, &s.xn, ly.wqkv)
+		o.bias(&s.qkv, ly.bqkv)
+		o.copyCols(&s.q, &s.qkv, 0, 0, qd)
+		o.copyCols(&s.k, &s.qkv, 0, qd, kd)
+		o.copyCols(&s.v, &s.qkv, 0, qd+kd, vd)
+	} else {
+		o.matmul(&s.q, &s.xn, ly.wq)
+		o.bias(&s.q, ly.bq)
+		o.matmul(&s.k, &s.xn, ly.wk)
+		o.bias(&s.k, ly.bk)
+		o.matmul(&s.v, &s.xn, ly.wv)
+		o.bias(&s.v, ly.bv)
+	}
+	if ly.qNorm != nil {
+		o.rmsNorm(&s.qHeads, &s.qHeads, ly.qNorm, hp.NormEps)
+		o.rmsNorm(&s.kHeads, &s.kHeads, ly.kNorm, hp.NormEps)
+	}
+	if m.arch.rope != ropeNone {
+		p := hp.RoPE(il, m.arch.computeRoPE())
+		o.rope(&s.q3, b.Positions, p)
+		o.rope(&s.k3, b.Positions, p)
+	}
+
+	o.kvWrite(pool, &s.k, &s.v, b.Slots)
+	o.attention(&s.att, &s.q, pool, b.Positions, b.Seqs, compute.AttnParams{
+		NHead:    hp.NHead,
+		NKVHead:  hp.NHeadKV,
+		HeadDim:  hp.HeadDimK,
+		HeadDimV: hp.HeadDimV,
+		Scale:    hp.AttnScale,
+		Causal:   true,
+		Window:   hp.Window(il),
+		Softcap:  hp.AttnSoftcap,
+	})
+	o.matmul(&s.o, &s.att, ly.wo)
+	o.bias(&s.o, ly.bo)
+}
+
+// feedForward computes s.down = ffn(s.xn).
+func (m *Model) feedForward(o *ops, ly *layer) {
+	s, hp := &m.s, &m.HParams
+	if m.arch.ffn == ffnGELU {
+		o.matmul(&s.up, &s.xn, ly.wUp)
+		o.bias(&s.up, ly.bUp)
+		o.gelu(&s.up)
+		o.matmul(&s.down, &s.up, ly.wDown)
+		o.bias(&s.down, ly.bDown)
+		return
+	}
+	if ly.wGateUp != nil {
+		o.matmul(&s.gateUp, &s.xn, ly.wGateUp)
+		o.copyCols(&s.gate, &s.gateUp, 0, 0, hp.NFF)
+		o.copyCols(&s.up, &s.gateUp, 0, hp.NFF, hp.NFF)
+	} else {
+		o.matmul(&s.gate, &s.xn, ly.wGate)
+		o.bias(&s.gate, ly.bGate)
+		o.matmul(&s.up, &s.xn, ly.wUp)
+		o.bias(&s.up, ly.bUp)
+	}
+	if m.arch.ffn == ffnGeGLU {
+		o.geGLU(&s.act, &s.gate, &s.up)
+	} else {
+		o.swiGLU(&s.act, &s.gate, &s.up)
+	}
+	o.matmul(&s.down, &s.act, ly.wDown)
+	o.bias(&s.down, ly.bDown)
+}
+
+func allRowsInOrder(outputs []int, n int) bool {
+	if len(outputs) != n {
+		return false
+	}
+	for i, r := range outputs {
+		if r != i {
+			return false
+		}
+	}
+	return true
+}
+
+// checkBatch validates a batch against the model and the cache, so that a
+// bad batch is an error naming the bad value rather than a wrong answer.
+func (m *Model) checkBatch(b *Batch, c *Cache, logits []float32) error {
+	hp := &m.HParams
+	n := len(b.Tokens)
+	if n == 0 {
+		return fmt.Errorf("model: forward: empty batch")
+	}
+	if len(b.Positions) != n || len(b.Slots) != n {
+		return fmt.Errorf("model: forward: %d tokens but %d positions and %d slots", n, len(b.Positions), len(b.Slots))
+	}
+	if c == nil || len(c.Layers) != hp.NLayer {
+		return fmt.Errorf("model: forward: cache is nil or not made for %d layers", hp.NLayer)
+	}
+	if p := c.Layers[0]; p.K.Cols() != hp.KDim() || p.V.Cols() != hp.VDim() {
+		return fmt.Errorf("model: forward: cache rows are K %d, V %d wide but the model needs %d, %d", p.K.Cols(), p.V.Cols(), hp.KDim(), hp.VDim())
+	}
+	if want := len(b.Outputs) * hp.NVocab; len(logits) != want {
+		return fmt.Errorf("model: forward: logits holds %d floats but %d outputs × n_vocab %d need %d", len(logits), len(b.Outputs), hp.NVocab, want)
+	}
+	for i, t := range b.Tokens {
+		if t < 0 || int(t) >= hp.NVocab {
+			return fmt.Errorf("model: forward: token %d at row %d is outside the vocabulary [0, %d)", t, i, hp.NVocab)
+		}
+	}
+	for i, p := range b.Positions {
+		if p < 0 {
+			return fmt.Errorf("model: forward: position %d at row %d is negative", p, i)
+		}
+		if m.posEmbd != nil && int(p) >= hp.NCtxTrain {
+			return fmt.Errorf("model: forward: position %d at row %d is beyond the %d learned positions of %s", p, i, hp.NCtxTrain, hp.Arch)
+		}
+	}
+	for i, r := range b.Outputs {
+		if r < 0 || r >= n {
+			return fmt.Errorf("model: forward: output %d names row %d of a %d-row batch", i, r, n)
+		}
+	}
+	next := 0
+	for si, sq := range b.Seqs {
+		if sq.QStart != next || sq.QLen <= 0 {
+			return fmt.Errorf("model: forward: sequence %d has rows [%d, %d) but must start at row %d and be non-empty", si, sq.QStart, sq.QStart+sq.QLen, next)
+		}
+		next = sq.QStart + sq.QLen
+		if next > n {
+			return fmt.Errorf("model: forward: sequence %d has rows [%d, %d) beyond the %d-row batch", si, sq.QStart, next, n)
+		}
+		if sq.CtxLen > len(sq.Blocks)*c.BlockSize {
+			return fmt.Errorf("model: forward: sequence %d has context %d but %d blocks of %d slots", si, sq.CtxLen, len(sq.Blocks), c.BlockSize)
+		}
+		for _, blk := range sq.Blocks {
+			if blk < 0 || int(blk) >= c.NBlocks {
+				return fmt.Errorf("model: forward: sequence %d names block %d of a %d-block cache", si, blk, c.NBlocks)
+			}
+		}
+		for i := sq.QStart; i < next; i++ {
+			p := int(b.Positions[i])
+			if p >= sq.CtxLen {
+				return fmt.Errorf("model: forward: row %d has position %d but sequence %d's context is %d", i, p, si, sq.CtxLen)
+			}
+			slot := int(sq.Blocks[p/c.BlockSize])*c.BlockSize + p%c.BlockSize
+			if int(b.Slots[i]) != slot {
+				return fmt.Errorf("model: forward: row %d (position %d) has slot %d but sequence %d's block table puts it at %d", i, p, b.Slots[i], si, slot)
+			}
+		}
+	}
+	if next != n {
+		return fmt.Errorf("model: forward: sequences cover %d of %d rows", next, n)
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/rocmforge/rocmforge/compute"
+)
+
+// ops runs backend ops and keeps the first error, so the forward pass reads
+// as a list of steps instead of a list of error checks. After an error every
+// later op is skipped.
+type ops struct {
+	b     compute.Backend
+	layer int // for error messages; -1 outside the blocks
+	err   error
+}
+
+func (o *ops) check(op string, err error) {
+	if err != nil && o.err == nil {
+		if o.layer >= 0 {
+			o.err = fmt.Errorf("model: layer %d: %s: %w", o.layer, op, err)
+		} else {
+			o.err = fmt.Errorf("model: %s: %w", op, err)
+		}
+	}
+}
+
+func (o *ops) embedding(dst, table *compute.Tensor, ids []int32) {
+	if o.err == nil {
+		o.check("embedding", o.b.Embedding(dst, table, ids))
+	}
+}
+
+func (o *ops) matmul(dst, x, w *compute.Tensor) {
+	if o.err == nil {
+		o.check("matmul "+w.Name, o.b.MatMul(dst, x, w))
+	}
+}
+
+// bias adds b to every row of x; a nil b (no bias in the file) does nothing.
+func (o *ops) bias(x, b *compute.Tensor) {
+	if o.err == nil && b != nil {
+		o.check("bias "+b.Name, o.b.AddBias(x, b))
+	}
+}
+
+func (o *ops) rmsNorm(dst, x, w *compute.Tensor, eps float32) {
+	if o.err == nil {
+		o.check("rmsnorm", o.b.RMSNorm(dst, x, w, eps))
+	}
+}
+
+func (o *ops) layerNorm(dst, x, w, b *compute.Tensor, eps float32) {
+	if o.err == nil {
+		o.check("layernorm", o.b.LayerNorm(dst, x, w, b, eps))
+	}
+}
+
+func (o *ops) add(dst, a, b *compute.Tensor) {
+	if o.err == nil {
+		o.check("add", o.b.Add(dst, a, b))
+	}
+}
+
+func (o *ops) scale(x *compute.Tensor, s float32) {
+	if o.err == nil {
+		o.check("scale", o.b.Scale(x, s))
+	}
+}
+
+func (o *ops) softcap(x *compute.Tensor, c float32) {
+	if o.err == nil {
+		o.check("softcap", o.b.Softcap(x, c))
+	}
+}
+
+func (o *ops) rope(x *compute.Tensor, pos []int32, p compute.RoPEParams) {
+	if o.err == nil {
+		o.check("rope", o.b.RoPE(x, pos, p))
+	}
+}
+
+func (o *ops) swiGLU(dst, gate, up *compute.Tensor) {
+	if o.err == nil {
+		o.check("swiglu", o.b.SwiGLU(dst, gate, up))
+	}
+}
+
+func (o *ops) geGLU(dst, gate, up *compute.Tensor) {
+	if o.err == nil {
+		o.check("geglu", o.b.GeGLU(dst, gate, up))
+	}
+}
+
+func (o *ops) gelu(x *compute.Tensor) {
+	if o.err == nil {
+		o.check("gelu", o.b.GELU(x))
+	}
+}
+
+func (o *ops) copyCols(dst, src *compute.Tensor, dstCol, srcCol, cols int) {
+	if o.err == nil {
+		o.check("copy", o.b.Copy(dst, src, dstCol, srcCol, cols))
+	}
+}
+
+func (o *ops) kvWrite(pool compute.KVPool, k, v *compute.Tensor, slots []int32) {
+	if o.err == nil {
+		o.check("kv write", o.b.KVWrite(pool, k, v, slots))
+	}
+}
+
+func (o *ops) attention(out, q *compute.Tensor, pool compute.KVPool, pos []int32, seqs []compute.SeqAttn, p compute.AttnParams) {
+	if o.err == nil {
+		o.check("attention", o.b.Attention(out, q, pool, pos, seqs, p))
+	}
+}
+
+func (o *ops) read(src *compute.Tensor, dst []float32) {
+	if o.err == nil {
+		o.check("read logits", o.b.Read(src, dst))
+	}
+}
