@@ -13,6 +13,13 @@
 // block registered in the prefix cache, kept until evicted least recently
 // used first when the free list runs dry).
 //
+// A request's life: NewSeq; MatchPrefix with its prompt to attach cached
+// blocks; each step, Append (or AppendSlots into the batch's slot list) the
+// tokens to compute, carry out any returned Copy, KVWrite the new K/V at the
+// returned slots and pass BlockTable as compute.SeqAttn.Blocks; Fork for
+// parallel samples; Free when done, or Drop after a failed step. A scheduler
+// checks room first with NeedBlocks/CanAppend against Available.
+//
 // A Manager is not safe for concurrent use: the engine's scheduler goroutine
 // is meant to be its only caller, so it takes no locks.
 package kvcache

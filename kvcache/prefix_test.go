@@ -370,3 +370,33 @@ func TestPrefixCacheDisabled(t *testing.T) {
 	}
 	invariants(t, m)
 }
+
+// TestNoRegistrationUnderReusedParent checks that a sequence whose chain
+// hangs from a cached block that was since evicted and refilled does not
+// register its later blocks: no lookup could reach them, they would only
+// crowd the cache.
+func TestNoRegistrationUnderReusedParent(t *testing.T) {
+	m := newManager(t, Config{Blocks: 6, BlockSize: 2, EnablePrefixCache: true})
+	runPrompt(t, m, nil, 1, []int32{1, 2, 9}) // [1 2] registered in block 0
+	x := table(t, m, 1)[0]
+	if err := m.Free(1); err != nil {
+		t.Fatal(err)
+	}
+	newSeq(t, m, 2)
+	appendOK(t, m, nil, 2, []int32{1, 2}) // a duplicate of x: its chain continues from x
+	newSeq(t, m, 4)
+	appendOK(t, m, nil, 4, seqToks(100, 2*m.Available()-2)) // every free block
+	newSeq(t, m, 3)
+	appendOK(t, m, nil, 3, []int32{5, 6})
+	if got := table(t, m, 3)[0]; got != x || !m.blocks[x].hashed {
+		t.Fatalf("seq 3 got block %d (hashed %v), the scenario needs the evicted %d re-registered", got, m.blocks[got].hashed, x)
+	}
+	if err := m.Free(4); err != nil {
+		t.Fatal(err)
+	}
+	appendOK(t, m, nil, 2, []int32{3, 4})
+	if b := table(t, m, 2)[1]; m.blocks[b].hashed {
+		t.Errorf("block %d registered under the old content of block %d", b, x)
+	}
+	invariants(t, m)
+}
