@@ -79,10 +79,12 @@ func (d *decoder) str(what string) (string, error) {
 
 // strBytes reads a length-prefixed string without copying.
 func (d *decoder) strBytes(what string) ([]byte, error) {
-	n, err := d.u64(what + " length")
-	if err != nil {
-		return nil, err
+	if d.left() < 8 {
+		// Formatted here, not passed down, so the common path does not allocate.
+		return nil, d.need(8, what+" length")
 	}
+	n := binary.LittleEndian.Uint64(d.b[d.pos:])
+	d.pos += 8
 	if err := d.need(n, what); err != nil {
 		return nil, err
 	}
@@ -246,9 +248,9 @@ func (d *decoder) stringArray(count int) ([]string, error) {
 	start := d.pos
 	total := 0
 	for i := 0; i < count; i++ {
-		b, err := d.strBytes(fmt.Sprintf("string array element %d", i))
+		b, err := d.strBytes("string")
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("string array element %d: %w", i, err)
 		}
 		total += len(b)
 	}

@@ -151,3 +151,30 @@ func TestOpenStories260K(t *testing.T) {
 		t.Errorf("token_embd.weight dims %v", emb.Dims)
 	}
 }
+
+// BenchmarkOpenStories260K measures Open (mmap) plus parsing the metadata
+// (a 512-token vocabulary) and the tensor table of a real model.
+func BenchmarkOpenStories260K(b *testing.B) {
+	path := sharedFile(b, "models/stories260K.gguf")
+	for b.Loop() {
+		f, err := Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+}
+
+// BenchmarkParseVocab measures parsing a large vocabulary from memory.
+func BenchmarkParseVocab(b *testing.B) {
+	data, err := os.ReadFile(sharedFile(b, "testdata/tokenizer/ggml-vocab-deepseek-llm.gguf"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Parse(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
