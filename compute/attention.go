@@ -98,58 +98,69 @@ func (r *Reference) Attention(out, q *Tensor, pool KVPool, pos []int32, seqs []S
 	for _, s := range seqs {
 		maxCtx = max(maxCtx, s.CtxLen)
 	}
-	scores := make([]float64, maxCtx)
-	acc := make([]float64, p.HeadDimV)
+	scratch := make([]float64, maxCtx+p.HeadDimV)
 	group := p.NHead / p.NKVHead
 	qCols, oCols := q.Cols(), out.Cols()
-	kCols, vCols := pool.K.Cols(), pool.V.Cols()
-	bs := pool.BlockSize
 	for _, s := range seqs {
 		for i := s.QStart; i < s.QStart+s.QLen; i++ {
-			qp := int(pos[i])
 			for h := range p.NHead {
-				kvh := h / group
-				qv := q.F32[i*qCols+h*p.HeadDim : i*qCols+(h+1)*p.HeadDim]
-				m := math.Inf(-1)
-				for j := range s.CtxLen {
-					if (p.Causal && j > qp) || (p.Window > 0 && qp-j >= p.Window) {
-						scores[j] = math.Inf(-1)
-						continue
-					}
-					slot := int(s.Blocks[j/bs])*bs + j%bs
-					kv := pool.K.F32[slot*kCols+kvh*p.HeadDim : slot*kCols+(kvh+1)*p.HeadDim]
-					sc := float64(p.Scale) * DotF64(qv, kv)
-					if p.Softcap > 0 {
-						sc = float64(p.Softcap) * math.Tanh(sc/float64(p.Softcap))
-					}
-					scores[j] = sc
-					m = max(m, sc)
-				}
-				if math.IsInf(m, -1) {
-					continue // every key masked: the row stays zero
-				}
-				clear(acc)
-				var sum float64
-				for j := range s.CtxLen {
-					if math.IsInf(scores[j], -1) {
-						continue
-					}
-					w := math.Exp(scores[j] - m)
-					sum += w
-					slot := int(s.Blocks[j/bs])*bs + j%bs
-					vv := pool.V.F32[slot*vCols+kvh*p.HeadDimV : slot*vCols+(kvh+1)*p.HeadDimV]
-					for d, x := range vv {
-						acc[d] += w * float64(x)
-					}
-				}
-				o := out.F32[i*oCols+h*p.HeadDimV : i*oCols+(h+1)*p.HeadDimV]
-				for d := range o {
-					o[d] = float32(acc[d] / sum)
-				}
+				AttentionHead(
+					out.F32[i*oCols+h*p.HeadDimV:i*oCols+(h+1)*p.HeadDimV],
+					q.F32[i*qCols+h*p.HeadDim:i*qCols+(h+1)*p.HeadDim],
+					pool, s, int(pos[i]), h/group, p, scratch)
 			}
 		}
 	}
 	return nil
+}
+
+// AttentionHead is the reference computation for one query head: q (len
+// HeadDim) at position qPos attends over the first s.CtxLen positions of
+// sequence s in KV head kvHead of the pool, and the result goes to out (len
+// HeadDimV); a fully masked row gives zeros. scratch needs s.CtxLen+HeadDimV
+// float64s. Arguments must have passed CheckAttention. Rows and heads are
+// independent, so a backend may run calls concurrently, each with its own
+// scratch.
+func AttentionHead(out, q []float32, pool KVPool, s SeqAttn, qPos, kvHead int, p AttnParams, scratch []float64) {
+	scores, acc := scratch[:s.CtxLen], scratch[s.CtxLen:s.CtxLen+p.HeadDimV]
+	kCols, vCols := pool.K.Cols(), pool.V.Cols()
+	bs := pool.BlockSize
+	m := math.Inf(-1)
+	for j := range s.CtxLen {
+		if (p.Causal && j > qPos) || (p.Window > 0 && qPos-j >= p.Window) {
+			scores[j] = math.Inf(-1)
+			continue
+		}
+		slot := int(s.Blocks[j/bs])*bs + j%bs
+		k := pool.K.F32[slot*kCols+kvHead*p.HeadDim : slot*kCols+(kvHead+1)*p.HeadDim]
+		sc := float64(p.Scale) * DotF64(q, k)
+		if p.Softcap > 0 {
+			sc = float64(p.Softcap) * math.Tanh(sc/float64(p.Softcap))
+		}
+		scores[j] = sc
+		m = max(m, sc)
+	}
+	if math.IsInf(m, -1) {
+		clear(out) // every key masked
+		return
+	}
+	clear(acc)
+	var sum float64
+	for j := range s.CtxLen {
+		if math.IsInf(scores[j], -1) {
+			continue
+		}
+		w := math.Exp(scores[j] - m)
+		sum += w
+		slot := int(s.Blocks[j/bs])*bs + j%bs
+		v := pool.V.F32[slot*vCols+kvHead*p.HeadDimV : slot*vCols+(kvHead+1)*p.HeadDimV]
+		for d, x := range v {
+			acc[d] += w * float64(x)
+		}
+	}
+	for d := range out {
+		out[d] = float32(acc[d] / sum)
+	}
 }
 
 // CheckAttention validates the arguments of Backend.Attention:

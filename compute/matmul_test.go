@@ -129,6 +129,46 @@ func TestMatMulEveryType(t *testing.T) {
 	}
 }
 
+func TestMatMulQuantizedWeights(t *testing.T) {
+	// Weights as llama-quantize makes them (ggml.Quantize of random floats),
+	// rather than random blocks: realistic scales and minimums.
+	rng := newRNG(t)
+	r := NewReference()
+	const n, m = 5, 7
+	for _, typ := range weightTypes {
+		t.Run(typ.String(), func(t *testing.T) {
+			k := colsFor(typ)
+			src := randVec(rng, m*k, 1)
+			raw, err := ggml.Quantize(typ, src)
+			if err != nil {
+				t.Fatalf("quantize %s: %v", typ, err)
+			}
+			w := &Tensor{Name: "w", Type: typ, Shape: []int{m, k}, Raw: raw}
+			if typ == ggml.F32 {
+				w = f32("w", src, m, k)
+			}
+			wv := make([]float32, m*k)
+			if err := ggml.Dequantize(typ, raw, wv); err != nil {
+				t.Fatal(err)
+			}
+			x := f32("x", randVec(rng, n*k, 2), n, k)
+			dst := poisoned("dst", n, m)
+			if err := r.MatMul(dst, x, w); err != nil {
+				t.Fatal(err)
+			}
+			want := make([]float64, n*m)
+			for i := range n {
+				for j := range m {
+					for c := range k {
+						want[i*m+j] += float64(x.F32[i*k+c]) * float64(wv[j*k+c])
+					}
+				}
+			}
+			checkClose(t, fmt.Sprintf("matmul quantized %s k=%d", typ, k), dst.F32, want, matmulTol)
+		})
+	}
+}
+
 func TestMatMulQ8_0Hand(t *testing.T) {
 	// One Q8_0 block built by hand: d = 0.5 (f16 0x3800), quants -16..15.
 	raw := make([]byte, 34)
@@ -230,12 +270,12 @@ func BenchmarkMatMul(b *testing.B) {
 			w, _ := randomWeight(b, rng, typ, m, k)
 			x := f32("x", randVec(rng, n*k, 1), n, k)
 			dst := poisoned("dst", n, m)
-			b.SetBytes(int64(n * m * k))
 			for b.Loop() {
 				if err := r.MatMul(dst, x, w); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(n*m*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
 		})
 	}
 }

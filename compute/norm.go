@@ -9,7 +9,7 @@ import (
 // x / sqrt(mean(x²) + eps) * w. w is [d] or nil; dst may be x.
 func (r *Reference) RMSNorm(dst, x, w *Tensor, eps float32) error {
 	const op = "rmsnorm"
-	if err := checkNormArgs(op, dst, x, w, nil); err != nil {
+	if err := checkNormArgs(op, dst, x, w, nil, eps); err != nil {
 		return err
 	}
 	var wv []float32
@@ -30,7 +30,7 @@ func (r *Reference) RMSNorm(dst, x, w *Tensor, eps float32) error {
 // (x - mean) / sqrt(var + eps) * w + b, with w and b [d] or nil; dst may be x.
 func (r *Reference) LayerNorm(dst, x, w, b *Tensor, eps float32) error {
 	const op = "layernorm"
-	if err := checkNormArgs(op, dst, x, w, b); err != nil {
+	if err := checkNormArgs(op, dst, x, w, b, eps); err != nil {
 		return err
 	}
 	var wv, bv []float32
@@ -52,7 +52,10 @@ func (r *Reference) LayerNorm(dst, x, w, b *Tensor, eps float32) error {
 	return nil
 }
 
-func checkNormArgs(op string, dst, x, w, b *Tensor) error {
+func checkNormArgs(op string, dst, x, w, b *Tensor, eps float32) error {
+	if !(eps >= 0) || math.IsInf(float64(eps), 0) {
+		return fmt.Errorf("%s: eps %v must be finite and >= 0", op, eps)
+	}
 	if err := checkF32(op, "x", x); err != nil {
 		return err
 	}

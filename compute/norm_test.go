@@ -142,6 +142,7 @@ func TestNormErrors(t *testing.T) {
 	wantErr(t, r.RMSNorm(dst, x, f32("w", make([]float32, 32), 32), 1e-5), "rmsnorm", "x F32[5 64]", "w F32[32]")
 	wantErr(t, r.RMSNorm(f32("dst", make([]float32, 4*64), 4, 64), x, nil, 1e-5), "rmsnorm", "dst F32[4 64]")
 	wantErr(t, r.RMSNorm(dst, x, f32("w", make([]float32, 64), 1, 64), 1e-5), "w F32[1 64]")
+	wantErr(t, r.RMSNorm(dst, x, nil, -1e-5), "eps -1e-05")
 	wantErr(t, r.LayerNorm(dst, x, nil, f32("b", make([]float32, 63), 63), 1e-5), "layernorm", "b F32[63]")
 	q := &Tensor{Name: "xq", Type: ggml.Q8_0, Shape: []int{5, 64}, Raw: make([]byte, 5*68)}
 	wantErr(t, r.LayerNorm(dst, q, nil, nil, 1e-5), "x xq Q8_0[5 64] must be F32")
