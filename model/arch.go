@@ -20,9 +20,9 @@ const (
 type ropeKind int
 
 const (
-	ropeNorm  ropeKind = iota // RoPE on adjacent pairs (2i, 2i+1)
-	ropeNeoX                  // RoPE on pairs (i, i+nRot/2)
-	ropeNone                  // learned absolute positions (position_embd)
+	ropeNorm ropeKind = iota // RoPE on adjacent pairs (2i, 2i+1)
+	ropeNeoX                 // RoPE on pairs (i, i+nRot/2)
+	ropeNone                 // learned absolute positions (position_embd)
 )
 
 // ffnKind is the feed-forward block.

@@ -87,12 +87,6 @@ func (r *keyReader) fail(err error) {
 	}
 }
 
-// has reports whether <arch>.k is present.
-func (r *keyReader) has(k string) bool {
-	_, ok := r.f.Lookup(r.key(k))
-	return ok
-}
-
 func (r *keyReader) uint(k string) int {
 	v, err := r.f.GetUint32(r.key(k))
 	if err != nil {

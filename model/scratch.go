@@ -19,8 +19,8 @@ type scratch struct {
 	bufs map[*compute.Tensor]bool
 
 	xBuf, xnBuf, qBuf, kBuf, vBuf, qkvBuf, attBuf, oBuf *compute.Tensor
-	gateBuf, upBuf, gateUpBuf, actBuf, downBuf         *compute.Tensor
-	xoBuf, logitsBuf                                   *compute.Tensor
+	gateBuf, upBuf, gateUpBuf, actBuf, downBuf          *compute.Tensor
+	xoBuf, logitsBuf                                    *compute.Tensor
 
 	x, xn      compute.Tensor // [n, n_embd] residual stream, normed input
 	q, k, v    compute.Tensor // [n, heads*head_dim]

@@ -54,7 +54,7 @@ func (bd *binder) has(name string) bool {
 func (bd *binder) tensor(name string, why string, want ...int) (*compute.Tensor, error) {
 	ti, ok := bd.f.Tensor(name)
 	if !ok {
-		return nil, fmt.Errorf("model: tensor %s is missing (%s %s)", name, bd.hp.Arch, why)
+		return nil, fmt.Errorf("model: tensor %s is missing (%s needs it)", name, bd.hp.Arch)
 	}
 	return bd.upload(ti, why, want)
 }
