@@ -15,9 +15,9 @@ var ErrNoCandidates = errors.New("sample: every token has logit -Inf after logit
 // pcgStream is the second PCG seed word; the request's Seed is the first.
 const pcgStream = 0xda3e39cb94b95bdb
 
-// firstChunk is the number of best candidates the full-vocabulary top-p
-// selects and sorts first; it doubles while the mass is still short of TopP,
-// so a nucleus of m tokens costs O(V log m) rather than a full sort.
+// firstChunk is the number of best candidates nucleusWalk selects and sorts
+// first when it runs past the part known to be in the nucleus; it doubles
+// while the mass is still short of TopP.
 const firstChunk = 64
 
 // TokenLogprob is a token and its log-probability.
@@ -144,9 +144,9 @@ func (s *Sampler) process(logits []float32) ([]float32, error) {
 	if len(logits) != s.nVocab {
 		return nil, fmt.Errorf("sample: %d logits for a vocabulary of %d tokens", len(logits), s.nVocab)
 	}
-	buf := s.logits
+	buf := s.logits[:len(logits)]
 	for i, l := range logits {
-		if !finiteOrNegInf(l) {
+		if !(l <= math.MaxFloat32) { // NaN or +Inf; -Inf is a banned token
 			return nil, fmt.Errorf("sample: logit of token %d is %v", i, l)
 		}
 		buf[i] = l
@@ -170,55 +170,134 @@ func (s *Sampler) process(logits []float32) ([]float32, error) {
 // surviving candidates.
 func (s *Sampler) truncate(buf []float32) []cand {
 	var c []cand
-	sorted := false
 	switch {
 	case s.p.TopK > 0 && s.p.TopK < len(buf):
 		c = topK(s.cands[:0], buf, s.p.TopK)
-		if s.p.TopP < 1 || s.p.MinP > 0 {
+		s.cands = c
+		if len(c) > 0 && s.p.TopP < 1 {
 			sortCands(c) // only the k survivors are sorted
-			sorted = true
+			m := float64(c[0].logit)
+			var z float64
+			for _, x := range c {
+				z += expNeg(float64(x.logit) - m)
+			}
+			c = nucleusWalk(c, len(c), m, float64(s.p.TopP)*z)
 		}
+	case s.p.TopP < 1:
+		c = s.nucleus(buf)
+	case s.p.MinP > 0:
+		// min-p alone: one filtering pass, no sorting.
+		m := maxOf(buf)
+		thr := math.Log(float64(s.p.MinP))
+		c = s.cands[:0]
+		for i, l := range buf {
+			if float64(l)-m >= thr {
+				c = append(c, cand{int32(i), l})
+			}
+		}
+		s.cands = c
+		return c
 	default:
 		c = appendFinite(s.cands[:0], buf)
-	}
-	s.cands = c
-	if len(c) == 0 {
+		s.cands = c
 		return c
 	}
-	if s.p.TopP < 1 {
-		c = nucleus(c, s.p.TopP, sorted)
-		sorted = true
-	}
-	if s.p.MinP > 0 {
-		c = minP(c, s.p.MinP, sorted)
+	if s.p.MinP > 0 && len(c) > 0 {
+		c = minP(c, s.p.MinP)
 	}
 	return c
 }
 
-// nucleus returns the smallest prefix of c, in candidate order, whose
-// probability mass (softmax over c) is at least p. Unless c is already
-// sorted, it selects and sorts growing chunks of the best remaining
-// candidates until the mass is reached, so only the nucleus (and at most as
-// many again) is ever sorted.
-func nucleus(c []cand, p float32, sorted bool) []cand {
-	m := maxLogit(c, sorted)
-	var z float64
-	for _, x := range c {
-		z += math.Exp(float64(x.logit) - m)
+// Top-p over the whole vocabulary buckets the probability mass by distance
+// of the logit from the largest one, so that only the tokens of the bucket
+// where the mass crosses TopP need sorting.
+const (
+	nBuckets    = 512
+	bucketScale = 16 // buckets per unit of logit; nBuckets/bucketScale = 32 covers all but e^-32 of the mass
+)
+
+func bucketOf(m float64, l float32) int {
+	return min(int((m-float64(l))*bucketScale), nBuckets-1)
+}
+
+// nucleus returns the smallest set of tokens, taken by descending logit
+// (ties to the lower id), whose probability mass (softmax over buf, no
+// temperature) is at least TopP. Tokens before the crossing bucket are in no
+// particular order, the rest sorted.
+func (s *Sampler) nucleus(buf []float32) []cand {
+	m := maxOf(buf)
+	if math.IsInf(m, -1) {
+		return s.cands[:0]
 	}
-	target := float64(p) * z
-	var cum float64
-	lo, chunk := 0, firstChunk
-	for lo < len(c) {
-		hi := len(c)
-		if !sorted {
-			hi = min(len(c), lo+chunk)
-			nthElement(c[lo:], hi-lo)
-			sortCands(c[lo:hi])
-			chunk *= 2
+	var mass [nBuckets]float64
+	var z float64
+	for _, l := range buf {
+		if l < -math.MaxFloat32 {
+			continue
 		}
+		w := expNeg(float64(l) - m)
+		z += w
+		mass[bucketOf(m, l)] += w
+	}
+	target := float64(s.p.TopP) * z
+	cross := nBuckets - 1
+	var cum float64
+	for b, w := range mass {
+		cum += w
+		if cum >= target {
+			cross = b
+			break
+		}
+	}
+	// Every token in a bucket before the crossing one is in the nucleus;
+	// the crossing bucket is sorted to find where it ends.
+	c := s.cands[:0]
+	for i, l := range buf {
+		if l >= -math.MaxFloat32 && bucketOf(m, l) <= cross {
+			c = append(c, cand{int32(i), l})
+		}
+	}
+	done := 0
+	for i, x := range c {
+		if bucketOf(m, x.logit) < cross {
+			c[done], c[i] = c[i], c[done]
+			done++
+		}
+	}
+	sortCands(c[done:])
+	n := len(c)
+	// Rounding can leave the sorted walk short of the bucket sums; the
+	// remaining tokens then follow, to be selected chunk by chunk.
+	for i, l := range buf {
+		if l >= -math.MaxFloat32 && bucketOf(m, l) > cross {
+			c = append(c, cand{int32(i), l})
+		}
+	}
+	s.cands = c
+	return nucleusWalk(c, n, m, target)
+}
+
+// nucleusWalk returns the shortest prefix of c whose mass (weights
+// e^(logit-m)) reaches target. c[:sorted] is in candidate order except that
+// every candidate there is known to be needed before the walk's end; c[sorted:]
+// is unordered and is selected and sorted in growing chunks only if the walk
+// gets that far.
+func nucleusWalk(c []cand, sorted int, m, target float64) []cand {
+	var cum float64
+	for i := range sorted {
+		cum += expNeg(float64(c[i].logit) - m)
+		if cum >= target {
+			return c[:i+1]
+		}
+	}
+	lo, chunk := sorted, firstChunk
+	for lo < len(c) {
+		hi := min(len(c), lo+chunk)
+		nthElement(c[lo:], hi-lo)
+		sortCands(c[lo:hi])
+		chunk *= 2
 		for i := lo; i < hi; i++ {
-			cum += math.Exp(float64(c[i].logit) - m)
+			cum += expNeg(float64(c[i].logit) - m)
 			if cum >= target {
 				return c[:i+1]
 			}
@@ -230,18 +309,10 @@ func nucleus(c []cand, p float32, sorted bool) []cand {
 
 // minP drops the candidates whose probability is below minP times the
 // largest, keeping the order of the rest.
-func minP(c []cand, minP float32, sorted bool) []cand {
-	m := maxLogit(c, sorted)
+func minP(c []cand, minP float32) []cand {
+	m := maxLogit(c)
 	// p_i >= minP*p_max  <=>  logit_i - logit_max >= ln(minP)
 	thr := math.Log(float64(minP))
-	if sorted {
-		for i, x := range c {
-			if float64(x.logit)-m < thr {
-				return c[:i]
-			}
-		}
-		return c
-	}
 	kept := c[:0]
 	for _, x := range c {
 		if float64(x.logit)-m >= thr {
@@ -254,14 +325,14 @@ func minP(c []cand, minP float32, sorted bool) []cand {
 // draw applies the temperature, takes the softmax over c and draws one token
 // with the request's RNG.
 func (s *Sampler) draw(c []cand) int32 {
-	m := maxLogit(c, false)
+	m := maxLogit(c)
 	invT := 1 / float64(s.p.Temperature)
 	w := s.weights[:0]
 	var sum float64
 	for _, x := range c {
 		// The best candidate gets weight 1, so sum >= 1 even when a tiny
 		// temperature underflows every other weight to 0.
-		e := float32(math.Exp((float64(x.logit) - m) * invT))
+		e := float32(expNeg((float64(x.logit) - m) * invT))
 		w = append(w, e)
 		sum += float64(e)
 	}
@@ -281,13 +352,21 @@ func (s *Sampler) draw(c []cand) int32 {
 	return c[last].id // u landed on the rounding slack at the end
 }
 
-func maxLogit(c []cand, sorted bool) float64 {
-	if sorted {
-		return float64(c[0].logit)
-	}
+func maxLogit(c []cand) float64 {
 	m := c[0].logit
 	for _, x := range c[1:] {
 		m = max(m, x.logit)
+	}
+	return float64(m)
+}
+
+// maxOf returns the largest logit (-Inf if all are).
+func maxOf(logits []float32) float64 {
+	m := float32(math.Inf(-1))
+	for _, l := range logits {
+		if l > m {
+			m = l
+		}
 	}
 	return float64(m)
 }
@@ -307,14 +386,10 @@ func argmax(logits []float32) int32 {
 // logSumExp returns log(sum(exp(logits))) in float64; at least one logit is
 // finite (the caller has sampled a token).
 func logSumExp(logits []float32) float64 {
-	m := logits[0]
-	for _, l := range logits[1:] {
-		m = max(m, l)
-	}
-	mf := float64(m)
+	m := maxOf(logits)
 	var z float64
 	for _, l := range logits {
-		z += math.Exp(float64(l) - mf)
+		z += expNeg(float64(l) - m)
 	}
-	return mf + math.Log(z)
+	return m + math.Log(z)
 }

@@ -80,6 +80,13 @@ func refSoftmax(logits []float32, temp float64) []float64 {
 	return p
 }
 
+// sortedIDs returns the ids of a candidate set in ascending order.
+func sortedIDs(c []cand) []int32 {
+	ids := candIDs(c)
+	slices.Sort(ids)
+	return ids
+}
+
 func candIDs(c []cand) []int32 {
 	ids := make([]int32, len(c))
 	for i, x := range c {
@@ -214,7 +221,7 @@ func handLogits() []float32 {
 func TestTopPHand(t *testing.T) {
 	cases := []struct {
 		topP float32
-		want []int32 // in order of probability
+		want []int32
 	}{
 		{0.4, []int32{1}},
 		{0.7, []int32{1, 3}},
@@ -225,16 +232,8 @@ func TestTopPHand(t *testing.T) {
 	for _, tc := range cases {
 		for _, k := range []int{0, 4} {
 			s := mustNew(t, Params{Temperature: 1, TopK: k, TopP: tc.topP, RepeatPenalty: 1, Seed: 5}, 5)
-			got := candIDs(s.truncate(handLogits()))
-			if tc.topP == 1 {
-				slices.Sort(got)
-				want := slices.Sorted(slices.Values(tc.want))
-				if !slices.Equal(got, want) {
-					t.Errorf("top_p 1 top_k %d: kept %v, want all %v", k, got, want)
-				}
-				continue
-			}
-			if !slices.Equal(got, tc.want) {
+			got := sortedIDs(s.truncate(handLogits()))
+			if !slices.Equal(got, slices.Sorted(slices.Values(tc.want))) {
 				t.Errorf("top_p %v top_k %d: kept %v, want %v", tc.topP, k, got, tc.want)
 			}
 			for range 500 {
@@ -267,7 +266,8 @@ func TestTopPLargeVocab(t *testing.T) {
 				}
 			}
 			s := mustNew(t, Params{Temperature: 1, TopP: topP, RepeatPenalty: 1}, n)
-			got := candIDs(s.truncate(slices.Clone(l)))
+			got := sortedIDs(s.truncate(slices.Clone(l)))
+			want = slices.Sorted(slices.Values(want))
 			if !slices.Equal(got, want) {
 				t.Errorf("scale %v top_p %v: kept %d tokens, reference %d (first %v vs %v)",
 					scale, topP, len(got), len(want), got[:min(5, len(got))], want[:min(5, len(want))])
@@ -275,6 +275,47 @@ func TestTopPLargeVocab(t *testing.T) {
 				t.Logf("scale %v top_p %v: nucleus of %d tokens", scale, topP, len(got))
 			}
 		}
+	}
+}
+
+// TestNucleusWalkChunks checks the chunk-by-chunk selection on its own (the
+// path taken when the bucketed walk falls short), against a full sort.
+func TestNucleusWalkChunks(t *testing.T) {
+	const n = 3001
+	r := newRand(t, 19)
+	for _, scale := range []float64{0.2, 4} {
+		l := randLogits(r, n, scale)
+		order := refOrder(l)
+		p := refSoftmax(l, 1)
+		m := float64(l[order[0]])
+		var z float64
+		for _, x := range l {
+			z += expNeg(float64(x) - m)
+		}
+		for _, topP := range []float64{0.01, 0.3, 0.95} {
+			var cum float64
+			want := order
+			for i, id := range order {
+				cum += p[id]
+				if cum >= topP {
+					want = order[:i+1]
+					break
+				}
+			}
+			got := candIDs(nucleusWalk(appendFinite(nil, l), 0, m, topP*z))
+			if !slices.Equal(got, want) { // the chunks come out sorted
+				t.Errorf("scale %v top_p %v: walk kept %d tokens, reference %d", scale, topP, len(got), len(want))
+			}
+		}
+	}
+}
+
+func TestTopPTiesToLowerID(t *testing.T) {
+	l := make([]float32, 1001) // uniform: 501 tokens are the first to reach half the mass
+	s := mustNew(t, Params{Temperature: 1, TopP: 0.5, RepeatPenalty: 1}, len(l))
+	got := sortedIDs(s.truncate(l))
+	if len(got) != 501 || got[0] != 0 || got[500] != 500 {
+		t.Errorf("top_p 0.5 over 1001 equal logits: kept %d tokens %v..%v, want ids 0..500", len(got), got[:min(3, len(got))], got[max(0, len(got)-3):])
 	}
 }
 
@@ -341,7 +382,7 @@ func TestPenaltiesHand(t *testing.T) {
 		-1*2 - 0.5 - 0.25, // logit <= 0: multiplied, count 1
 		0.5/2 - 0.5 - 0.25,
 		3,
-		0*2 - 0.5 - 0.25, // logit 0 counts as non-positive
+		0*2 - 0.5 - 0.25, // zero stays zero either way
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("window 3 after 1,2,5,2,3: logits %v, want %v", got, want)
