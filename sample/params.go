@@ -13,7 +13,8 @@ const MaxTopLogprobs = 20
 // what the request sets.
 type Params struct {
 	// Temperature divides the logits before the final softmax; 0 selects
-	// greedy decoding (argmax, ties to the lower token id).
+	// greedy decoding (argmax, ties to the lower token id), for which the
+	// truncation settings make no difference.
 	Temperature float32
 	// TopK keeps the TopK most likely tokens; 0 turns it off.
 	TopK int
