@@ -18,6 +18,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"inspect": {"print a GGUF file's metadata and tensor table", runInspect},
+		"logits":  {"print a model's logits for token ids as JSON", runLogits},
 	}
 }
 
