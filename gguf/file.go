@@ -39,7 +39,8 @@ const maxAlignment = 1 << 31
 
 // File is a parsed GGUF file. Its tensor data is not copied: TensorData
 // returns slices of the mapping (or of the bytes given to Parse), valid
-// until Close.
+// until Close. Its methods may be called from many goroutines at once, but
+// not concurrently with Close.
 type File struct {
 	// Version is the GGUF version, 2 or 3.
 	Version uint32

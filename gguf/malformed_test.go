@@ -41,7 +41,7 @@ func (r *raw) tensor(name string, typ ggml.Type, offset uint64, dims ...uint64) 
 	return r.u32(uint32(typ)).u64(offset)
 }
 
-// padTo pads with zeros to a multiple of a, then appends n data bytes.
+// data pads with zeros to a multiple of a, then appends n data bytes.
 func (r *raw) data(a, n int) *raw {
 	for r.Len()%a != 0 {
 		r.WriteByte(0)

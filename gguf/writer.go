@@ -41,7 +41,7 @@ func NewWriter() *Writer {
 // float64, bool, string), a typed slice of one of them, an Array (for
 // nested arrays), or a Value. Setting a key again replaces its value and
 // keeps its position. Setting general.alignment (a uint32) also sets the
-// alignment, as SetAlignment does.
+// alignment, as SetAlignment does. Slices are kept, not copied, until WriteTo.
 func (w *Writer) Set(key string, v any) error {
 	if key == "" {
 		return errors.New("gguf: Set: empty key")
