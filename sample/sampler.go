@@ -249,11 +249,18 @@ func (s *Sampler) nucleus(buf []float32) []cand {
 			break
 		}
 	}
-	// Every token in a bucket before the crossing one is in the nucleus;
-	// the crossing bucket is sorted to find where it ends.
+	return s.gather(buf, m, target, cross)
+}
+
+// gather returns the nucleus given the bucket cross where the mass reaches
+// target: tokens of earlier buckets are all in it, and the crossing bucket is
+// sorted to find where it ends. A cross below the true crossing bucket (as
+// rounding may give) costs time, not correctness.
+func (s *Sampler) gather(buf []float32, m, target float64, cross int) []cand {
 	c := s.cands[:0]
+	lim := float64(cross + 1) // bucketOf(m, l) <= cross  <=>  (m-l)*bucketScale < cross+1
 	for i, l := range buf {
-		if l >= -math.MaxFloat32 && bucketOf(m, l) <= cross {
+		if l >= -math.MaxFloat32 && (m-float64(l))*bucketScale < lim {
 			c = append(c, cand{int32(i), l})
 		}
 	}
@@ -265,11 +272,19 @@ func (s *Sampler) nucleus(buf []float32) []cand {
 		}
 	}
 	sortCands(c[done:])
+	s.cands = c
+	var walked float64
+	for i, x := range c {
+		walked += expNeg(float64(x.logit) - m)
+		if walked >= target && i >= done {
+			return c[:i+1]
+		}
+	}
+	// Rounding left the sorted walk short of the bucket sums: the remaining
+	// tokens follow, to be selected chunk by chunk.
 	n := len(c)
-	// Rounding can leave the sorted walk short of the bucket sums; the
-	// remaining tokens then follow, to be selected chunk by chunk.
 	for i, l := range buf {
-		if l >= -math.MaxFloat32 && bucketOf(m, l) > cross {
+		if l >= -math.MaxFloat32 && (m-float64(l))*bucketScale >= lim {
 			c = append(c, cand{int32(i), l})
 		}
 	}

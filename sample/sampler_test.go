@@ -310,6 +310,40 @@ func TestNucleusWalkChunks(t *testing.T) {
 	}
 }
 
+// TestNucleusGatherFallback gives gather crossing buckets below the true one,
+// so that its walk falls short and the chunked fallback has to finish it.
+func TestNucleusGatherFallback(t *testing.T) {
+	const n = 2003
+	r := newRand(t, 20)
+	l := randLogits(r, n, 2)
+	l[5] = float32(math.Inf(-1))
+	order := refOrder(l)
+	p := refSoftmax(l, 1)
+	const topP = 0.8
+	var cum float64
+	var want []int32
+	for i, id := range order {
+		cum += p[id]
+		if cum >= topP {
+			want = slices.Sorted(slices.Values(order[:i+1]))
+			break
+		}
+	}
+	m := float64(l[order[0]])
+	var z float64
+	for _, x := range l {
+		z += expNeg(float64(x) - m)
+	}
+	trueCross := bucketOf(m, l[order[len(want)-1]])
+	s := mustNew(t, Params{Temperature: 1, TopP: topP, RepeatPenalty: 1}, n)
+	for cross := 0; cross <= trueCross; cross++ {
+		if got := sortedIDs(s.gather(l, m, topP*z, cross)); !slices.Equal(got, want) {
+			t.Errorf("cross %d (true %d): kept %d tokens, reference %d", cross, trueCross, len(got), len(want))
+		}
+	}
+	t.Logf("nucleus of %d tokens, crossing bucket %d", len(want), trueCross)
+}
+
 func TestTopPTiesToLowerID(t *testing.T) {
 	l := make([]float32, 1001) // uniform: 501 tokens are the first to reach half the mass
 	s := mustNew(t, Params{Temperature: 1, TopP: 0.5, RepeatPenalty: 1}, len(l))
