@@ -15,13 +15,21 @@ type ops struct {
 	err   error
 }
 
-func (o *ops) check(op string, err error) {
-	if err != nil && o.err == nil {
-		if o.layer >= 0 {
-			o.err = fmt.Errorf("model: layer %d: %s: %w", o.layer, op, err)
-		} else {
-			o.err = fmt.Errorf("model: %s: %w", op, err)
-		}
+func (o *ops) check(op string, err error) { o.checkW(op, nil, err) }
+
+// checkW is check for ops with a weight, named in the error. The message is
+// built only on failure: steps should not allocate.
+func (o *ops) checkW(op string, w *compute.Tensor, err error) {
+	if err == nil || o.err != nil {
+		return
+	}
+	if w != nil {
+		op += " " + w.Name
+	}
+	if o.layer >= 0 {
+		o.err = fmt.Errorf("model: layer %d: %s: %w", o.layer, op, err)
+	} else {
+		o.err = fmt.Errorf("model: %s: %w", op, err)
 	}
 }
 
@@ -33,14 +41,14 @@ func (o *ops) embedding(dst, table *compute.Tensor, ids []int32) {
 
 func (o *ops) matmul(dst, x, w *compute.Tensor) {
 	if o.err == nil {
-		o.check("matmul "+w.Name, o.b.MatMul(dst, x, w))
+		o.checkW("matmul", w, o.b.MatMul(dst, x, w))
 	}
 }
 
 // bias adds b to every row of x; a nil b (no bias in the file) does nothing.
 func (o *ops) bias(x, b *compute.Tensor) {
 	if o.err == nil && b != nil {
-		o.check("bias "+b.Name, o.b.AddBias(x, b))
+		o.checkW("bias", b, o.b.AddBias(x, b))
 	}
 }
 
