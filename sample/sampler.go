@@ -217,7 +217,11 @@ const (
 )
 
 func bucketOf(m float64, l float32) int {
-	return min(int((m-float64(l))*bucketScale), nBuckets-1)
+	d := (m - float64(l)) * bucketScale
+	if d >= nBuckets-1 { // also keeps masking logits like -MaxFloat32 from overflowing int
+		return nBuckets - 1
+	}
+	return int(d)
 }
 
 // nucleus returns the smallest set of tokens, taken by descending logit
@@ -293,10 +297,10 @@ func (s *Sampler) gather(buf []float32, m, target float64, cross int) []cand {
 }
 
 // nucleusWalk returns the shortest prefix of c whose mass (weights
-// e^(logit-m)) reaches target. c[:sorted] is in candidate order except that
-// every candidate there is known to be needed before the walk's end; c[sorted:]
-// is unordered and is selected and sorted in growing chunks only if the walk
-// gets that far.
+// e^(logit-m)) reaches target. c[:sorted] is walked as it is: it is sorted,
+// or at least every candidate in it precedes all of c[sorted:]. c[sorted:] is
+// unordered; it is selected and sorted in growing chunks only as far as the
+// walk needs.
 func nucleusWalk(c []cand, sorted int, m, target float64) []cand {
 	var cum float64
 	for i := range sorted {

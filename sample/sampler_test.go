@@ -253,6 +253,8 @@ func TestTopPLargeVocab(t *testing.T) {
 	for _, scale := range []float64{0.3, 3} {
 		l := randLogits(r, n, scale)
 		l[7] = float32(math.Inf(-1))
+		l[8] = -math.MaxFloat32 // a masking value some models use instead of -Inf
+		l[9] = -1e9
 		order := refOrder(l)
 		p := refSoftmax(l, 1)
 		for _, topP := range []float32{0.05, 0.5, 0.9, 0.999} {
@@ -317,6 +319,7 @@ func TestNucleusGatherFallback(t *testing.T) {
 	r := newRand(t, 20)
 	l := randLogits(r, n, 2)
 	l[5] = float32(math.Inf(-1))
+	l[6] = -math.MaxFloat32
 	order := refOrder(l)
 	p := refSoftmax(l, 1)
 	const topP = 0.8
