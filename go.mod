@@ -6,4 +6,5 @@ require (
 	github.com/dlclark/regexp2 v1.11.5 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/term v0.48.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
 )

@@ -1,0 +1,99 @@
+package tokenizer
+
+// symbol is one piece of a word while merges run: a byte range of the text
+// being tokenized, linked to its neighbours. A merged-away symbol has n == 0.
+type symbol struct {
+	start, n   int32
+	prev, next int32
+	id         int32 // SPM: token id of the text, -1 if none; BPE: interned string id, -1 if none
+}
+
+// candidate is a possible merge of symbols left and right (adjacent when it
+// was queued). Higher prio pops first, then the lower left index, which is
+// both llama.cpp's SPM order (score, then position) and its BPE order (with
+// prio = -rank).
+type candidate struct {
+	prio        float32
+	left, right int32
+	size        int32 // combined length when queued; a mismatch means stale
+	result      int32 // id of the merged symbol
+}
+
+// mergeQueue is a binary max-heap of candidates; it keeps its backing array
+// between calls so that steady-state tokenizing does not allocate.
+type mergeQueue struct{ h []candidate }
+
+func (q *mergeQueue) reset() { q.h = q.h[:0] }
+
+func (q *mergeQueue) len() int { return len(q.h) }
+
+func (a *candidate) before(b *candidate) bool {
+	return a.prio > b.prio || (a.prio == b.prio && a.left < b.left)
+}
+
+func (q *mergeQueue) push(c candidate) {
+	q.h = append(q.h, c)
+	i := len(q.h) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !q.h[i].before(&q.h[p]) {
+			break
+		}
+		q.h[i], q.h[p] = q.h[p], q.h[i]
+		i = p
+	}
+}
+
+func (q *mergeQueue) pop() candidate {
+	top := q.h[0]
+	last := len(q.h) - 1
+	q.h[0] = q.h[last]
+	q.h = q.h[:last]
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= last {
+			break
+		}
+		m := l
+		if r := l + 1; r < last && q.h[r].before(&q.h[l]) {
+			m = r
+		}
+		if !q.h[m].before(&q.h[i]) {
+			break
+		}
+		q.h[i], q.h[m] = q.h[m], q.h[i]
+		i = m
+	}
+	return top
+}
+
+// pairer queues the merge candidate for two adjacent live symbols, if the
+// vocabulary has one.
+type pairer interface{ tryPair(left, right int32) }
+
+// mergeAll runs the merge loop shared by SPM and BPE: pop the best
+// candidate, skip it if either side has changed since it was queued, else
+// merge right into left and queue the new pairs with the neighbours.
+func mergeAll(syms []symbol, q *mergeQueue, p pairer) {
+	for q.len() > 0 {
+		c := q.pop()
+		l, r := &syms[c.left], &syms[c.right]
+		if l.n == 0 || r.n == 0 || l.n+r.n != c.size {
+			continue
+		}
+		l.n += r.n
+		l.id = c.result
+		r.n = 0
+		l.next = r.next
+		if r.next >= 0 {
+			syms[r.next].prev = c.left
+		}
+		if l.prev >= 0 {
+			p.tryPair(l.prev, c.left)
+		}
+		if l.next >= 0 {
+			p.tryPair(c.left, l.next)
+		}
+	}
+}
