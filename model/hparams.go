@@ -96,9 +96,6 @@ func (r *keyReader) uint(k string) int {
 }
 
 func (r *keyReader) uintOr(k string, def int) int {
-	if def < 0 {
-		def = 0
-	}
 	v, err := r.f.GetUint32Or(r.key(k), uint32(def))
 	if err != nil {
 		r.fail(fmt.Errorf("model: hparams: %w", err))
