@@ -19,6 +19,11 @@ import (
 // (for Type F32) or Raw (for every other type); a device backend keeps its
 // own handle in Dev. Code outside a backend never touches storage directly,
 // it goes through Backend.Read and Backend.Write.
+//
+// Prefix views: model code reuses scratch buffers for smaller batches by
+// copying a Tensor and giving it a smaller Shape (and, for host storage, a
+// cut F32 slice). A device backend therefore must accept a Dev handle whose
+// allocation is larger than the tensor's shape; it uses the first Elems().
 type Tensor struct {
 	Name  string
 	Type  ggml.Type
