@@ -1,0 +1,77 @@
+package cpu
+
+import (
+	"github.com/rocmforge/rocmforge/ggml"
+)
+
+// A kernel is everything MatMul needs to multiply by weights of one type:
+// how to quantize an activation row to the weight type's vec_dot type, the
+// pure-Go dot product, and the fastest row loop this machine has.
+type kernel struct {
+	w, x ggml.Type // weight type and activation (vec_dot) type
+
+	// quant writes one F32 activation row as x-type blocks (GGML layout).
+	quant func(dst []byte, src []float32)
+	// dot is the pure-Go vec_dot of one weight row and one activation row.
+	dot func(k int, w, x []byte) float32
+	// prep, when set, derives from x.q the activation layout and side data
+	// the assembly loop reads (x.p, x.aux; sized by side).
+	prep func(x *xrow)
+	// side is the length of x.p and x.aux for a row of k elements.
+	side func(k int) (p, aux int)
+	// rows computes dst[r] = dot(w[r*stride:], x) for every r < len(dst).
+	rows func(dst []float32, w []byte, stride int, x *xrow, k int)
+	// asm names the assembly row loop in use ("" for the pure-Go one).
+	asm string
+}
+
+// xrow is one quantized activation row: q in GGML layout and, for kernels
+// with prep, the layout and side data the assembly reads.
+type xrow struct {
+	q   []byte
+	p   []byte
+	aux []float32
+}
+
+// goKernels is the pure-Go kernel of every weight type MatMul supports.
+func goKernels() map[ggml.Type]*kernel {
+	ks := map[ggml.Type]*kernel{
+		ggml.F32:  {w: ggml.F32, x: ggml.F32, quant: quantizeF32, dot: dotF32F32},
+		ggml.F16:  {w: ggml.F16, x: ggml.F16, quant: quantizeF16, dot: dotF16F16},
+		ggml.BF16: {w: ggml.BF16, x: ggml.BF16, quant: quantizeBF16, dot: dotBF16BF16},
+		ggml.Q4_0: {w: ggml.Q4_0, x: ggml.Q8_0, quant: quantizeQ8_0, dot: dotQ4_0Q8_0},
+		ggml.Q4_1: {w: ggml.Q4_1, x: ggml.Q8_1, quant: quantizeQ8_1, dot: dotQ4_1Q8_1},
+		ggml.Q5_0: {w: ggml.Q5_0, x: ggml.Q8_0, quant: quantizeQ8_0, dot: dotQ5_0Q8_0},
+		ggml.Q5_1: {w: ggml.Q5_1, x: ggml.Q8_1, quant: quantizeQ8_1, dot: dotQ5_1Q8_1},
+		ggml.Q8_0: {w: ggml.Q8_0, x: ggml.Q8_0, quant: quantizeQ8_0, dot: dotQ8_0Q8_0},
+		ggml.Q2_K: {w: ggml.Q2_K, x: ggml.Q8_K, quant: quantizeQ8_K, dot: dotQ2_KQ8_K},
+		ggml.Q3_K: {w: ggml.Q3_K, x: ggml.Q8_K, quant: quantizeQ8_K, dot: dotQ3_KQ8_K},
+		ggml.Q4_K: {w: ggml.Q4_K, x: ggml.Q8_K, quant: quantizeQ8_K, dot: dotQ4_KQ8_K},
+		ggml.Q5_K: {w: ggml.Q5_K, x: ggml.Q8_K, quant: quantizeQ8_K, dot: dotQ5_KQ8_K},
+		ggml.Q6_K: {w: ggml.Q6_K, x: ggml.Q8_K, quant: quantizeQ8_K, dot: dotQ6_KQ8_K},
+	}
+	for _, k := range ks {
+		k.rows = goRows(k.dot)
+	}
+	return ks
+}
+
+// goRows is the row loop over a pure-Go dot product.
+func goRows(dot func(k int, w, x []byte) float32) func([]float32, []byte, int, *xrow, int) {
+	return func(dst []float32, w []byte, stride int, x *xrow, k int) {
+		for r := range dst {
+			dst[r] = dot(k, w[r*stride:], x.q)
+		}
+	}
+}
+
+// kernels returns the kernel table: the assembly row loops where this CPU
+// has the instructions they need (and useAsm is set), pure Go elsewhere.
+func kernels(useAsm bool) map[ggml.Type]*kernel {
+	ks := goKernels()
+	if useAsm {
+		addAsmKernels(ks)
+	}
+	return ks
+}
+

@@ -1,0 +1,136 @@
+package cpu
+
+import (
+	"unsafe"
+
+	"github.com/rocmforge/rocmforge/compute"
+	"github.com/rocmforge/rocmforge/ggml"
+)
+
+// MatMul implements compute.Backend: dst[n, m] = x[n, k] · w[m, k]ᵀ.
+//
+// As in ggml, the weight is never dequantized: each activation row is
+// first quantized to the weight type's vec_dot type (Q8_0, Q8_1, Q8_K, or
+// rounded to F16/BF16) and the dot products run block by block on the
+// quantized data. The weight rows are split between the worker goroutines.
+func (b *Backend) MatMul(dst, x, w *compute.Tensor) error {
+	if err := compute.CheckMatMul(dst, x, w); err != nil {
+		return err
+	}
+	kn := b.kernels[w.Type]
+	if kn == nil {
+		return b.Reference.MatMul(dst, x, w)
+	}
+	k, m, n := x.Cols(), w.Shape[0], x.Rows()
+	if n == 0 || m == 0 {
+		return nil
+	}
+	wb := w.Raw
+	if w.Type == ggml.F32 {
+		wb = f32Bytes(w.F32)
+	}
+	stride := len(wb) / m
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	xs := b.quantizeActivations(kn, x.F32, n, k)
+
+	job := &b.mm
+	*job = matmulJob{kn: kn, dst: dst.F32, w: wb, stride: stride, xs: xs, k: k, m: m}
+	// Enough rows per chunk that a chunk is worth a claim (≥ 16 KiB of
+	// weights), few enough that every thread gets several chunks.
+	step := max((16<<10)/stride, m/(8*b.pool.threads()), 1)
+	if n > 1 {
+		// Batches reread each chunk once per activation row: keep it in L2.
+		step = min(step, max((256<<10)/stride, 1))
+	}
+	b.parallel(m, step, len(wb)*n, job)
+	job.xs, job.dst, job.w = nil, nil, nil
+	return nil
+}
+
+// matmulJob computes the output columns [lo, hi) (weight rows) for every
+// activation row.
+type matmulJob struct {
+	kn        *kernel
+	dst       []float32
+	w         []byte
+	stride    int
+	xs        []xrow
+	k, m      int
+}
+
+func (j *matmulJob) do(lo, hi int) {
+	w := j.w[lo*j.stride : hi*j.stride]
+	for i := range j.xs {
+		j.kn.rows(j.dst[i*j.m+lo:i*j.m+hi], w, j.stride, &j.xs[i], j.k)
+	}
+}
+
+// quantizeActivations quantizes the n rows of x for kernel kn into the
+// backend's scratch (grown as needed, reused across calls) and returns them.
+func (b *Backend) quantizeActivations(kn *kernel, x []float32, n, k int) []xrow {
+	qLen, _ := kn.x.RowSize(int64(k)) // k is whole blocks: CheckMatMul checked w
+	var pLen, auxLen int
+	if kn.side != nil {
+		pLen, auxLen = kn.side(k)
+	}
+	s := &b.scratch
+	s.q = grow(s.q, n*int(qLen))
+	s.p = grow(s.p, n*pLen)
+	s.aux = grow(s.aux, n*auxLen)
+	s.rows = grow(s.rows, n)
+	for i := range n {
+		r := &s.rows[i]
+		r.q = s.q[i*int(qLen) : (i+1)*int(qLen)]
+		r.p = s.p[i*pLen : (i+1)*pLen]
+		r.aux = s.aux[i*auxLen : (i+1)*auxLen]
+	}
+	q := &b.qj
+	*q = quantJob{kn: kn, x: x, k: k, rows: s.rows[:n]}
+	b.parallel(n, max(1, 4096/k), n*k, q)
+	q.x, q.rows = nil, nil
+	return s.rows[:n]
+}
+
+// quantJob quantizes activation rows [lo, hi).
+type quantJob struct {
+	kn   *kernel
+	x    []float32
+	k    int
+	rows []xrow
+}
+
+func (j *quantJob) do(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		r := &j.rows[i]
+		j.kn.quant(r.q, j.x[i*j.k:(i+1)*j.k])
+		if j.kn.prep != nil {
+			j.kn.prep(r)
+		}
+	}
+}
+
+// scratch holds buffers reused across MatMul calls.
+type scratch struct {
+	q, p []byte
+	aux  []float32
+	rows []xrow
+}
+
+// grow returns s resliced to n elements, reallocated only if too small.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n, n+n/4)
+	}
+	return s[:n]
+}
+
+// f32Bytes views a float32 slice as its little-endian bytes (amd64 and
+// arm64, the targets, are little-endian).
+func f32Bytes(f []float32) []byte {
+	if len(f) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*len(f))
+}

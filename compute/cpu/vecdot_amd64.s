@@ -1,0 +1,209 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX2 + FMA + F16C row loops. See vecdot_amd64.go for the contract.
+//
+// The 32-element block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) go 8 blocks
+// at a time: each block's 32 products become 8 int32 lanes (VPMADDUBSW, then
+// VPMADDWD by ones), the 8 blocks' vectors are reduced so that lane i holds
+// block i's exact integer sum, and one VCVTDQ2PS + VFMADD231PS applies the 8
+// scales d_w·d_x. The 8 weight scales (f16, one per block) are gathered with
+// VPINSRW and widened with one VCVTPH2PS; the activation scales come as f32
+// from aux, so no scalar f16 conversion is left in the loop.
+//
+// Register use in the grouped loops:
+//   DX  dst pointer        R10 rows left      R11 weight row   R12 stride
+//   R13 groups per row     SI  weight block   DI  x block      R8 aux
+//   CX  groups left        Y0-Y7 block sums   Y8-Y12 scratch
+//   Y13 row accumulator    Y14 int16 ones     Y15 byte mask 0x0F
+
+// REDUCE8 leaves in Y0 lane i the sum of the 8 int32 lanes of Yi (i < 8).
+#define REDUCE8 \
+	VPHADDD Y1, Y0, Y0; \
+	VPHADDD Y3, Y2, Y2; \
+	VPHADDD Y5, Y4, Y4; \
+	VPHADDD Y7, Y6, Y6; \
+	VPHADDD Y2, Y0, Y0; \
+	VPHADDD Y6, Y4, Y4; \
+	VPERM2I128 $0x20, Y4, Y0, Y1; \
+	VPERM2I128 $0x31, Y4, Y0, Y2; \
+	VPADDD Y2, Y1, Y0
+
+// GATHER8H loads the 8 f16 values at off + i*bl (SI) (i < 8) as 8 floats in Y.
+#define GATHER8H(off, bl, X, Y) \
+	MOVWLZX off(SI), AX; \
+	VMOVD AX, X; \
+	VPINSRW $1, (off+bl)(SI), X, X; \
+	VPINSRW $2, (off+2*bl)(SI), X, X; \
+	VPINSRW $3, (off+3*bl)(SI), X, X; \
+	VPINSRW $4, (off+4*bl)(SI), X, X; \
+	VPINSRW $5, (off+5*bl)(SI), X, X; \
+	VPINSRW $6, (off+6*bl)(SI), X, X; \
+	VPINSRW $7, (off+7*bl)(SI), X, X; \
+	VCVTPH2PS X, Y
+
+// HSUMSTORE adds the 8 lanes of Y13 and stores the sum at (DX).
+#define HSUMSTORE \
+	VEXTRACTF128 $1, Y13, X1; \
+	VADDPS X1, X13, X13; \
+	VHADDPS X13, X13, X13; \
+	VHADDPS X13, X13, X13; \
+	VMOVSS X13, (DX)
+
+// ROWSETUP loads the arguments shared by the grouped loops and the ones vector.
+#define ROWSETUP \
+	MOVQ dst_base+0(FP), DX; \
+	MOVQ dst_len+8(FP), R10; \
+	MOVQ w_base+24(FP), R11; \
+	MOVQ stride+48(FP), R12; \
+	MOVQ groups+104(FP), R13; \
+	MOVL $0x00010001, AX; \
+	VMOVD AX, X14; \
+	VPBROADCASTD X14, Y14
+
+// ROWSTART points SI/DI/R8/CX at the start of the row and clears the sum.
+#define ROWSTART \
+	MOVQ R11, SI; \
+	MOVQ x_base+56(FP), DI; \
+	MOVQ aux_base+80(FP), R8; \
+	MOVQ R13, CX; \
+	VXORPS Y13, Y13, Y13
+
+// Q8_0 block at weight offset woff, x offset xoff: R = 8 int32 partial sums
+// of w·x. Signed × signed goes through VPMADDUBSW as |w| × (x·sign(w)).
+#define Q8_0_BLOCK(woff, xoff, R) \
+	VMOVDQU woff(SI), Y8; \
+	VMOVDQU xoff(DI), Y9; \
+	VPSIGNB Y8, Y9, Y9; \
+	VPABSB Y8, Y8; \
+	VPMADDUBSW Y9, Y8, Y8; \
+	VPMADDWD Y14, Y8, R
+
+// func dotQ8_0Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, groups int)
+TEXT ·dotQ8_0Rows(SB), NOSPLIT, $0-112
+	ROWSETUP
+	TESTQ R10, R10
+	JZ    q80done
+
+q80row:
+	ROWSTART
+	TESTQ CX, CX
+	JZ    q80rowdone
+
+q80group:
+	Q8_0_BLOCK(2, 2, Y0)
+	Q8_0_BLOCK(36, 36, Y1)
+	Q8_0_BLOCK(70, 70, Y2)
+	Q8_0_BLOCK(104, 104, Y3)
+	Q8_0_BLOCK(138, 138, Y4)
+	Q8_0_BLOCK(172, 172, Y5)
+	Q8_0_BLOCK(206, 206, Y6)
+	Q8_0_BLOCK(240, 240, Y7)
+	REDUCE8
+	GATHER8H(0, 34, X10, Y10)
+	VMULPS      (R8), Y10, Y10
+	VCVTDQ2PS   Y0, Y0
+	VFMADD231PS Y10, Y0, Y13
+	ADDQ        $272, SI
+	ADDQ        $272, DI
+	ADDQ        $64, R8
+	DECQ        CX
+	JNZ         q80group
+
+q80rowdone:
+	HSUMSTORE
+	ADDQ $4, DX
+	ADDQ R12, R11
+	DECQ R10
+	JNZ  q80row
+
+q80done:
+	VZEROUPPER
+	RET
+
+// The 4- and 5-bit formats read activations in a pair layout (prepPairs):
+// for blocks A, B the 64 bytes are A[0:16] B[0:16] A[16:32] B[16:32], so
+// the low nibbles of A and B (loaded into the two 128-bit lanes of one
+// register) meet their activations in one 32-byte load and the high
+// nibbles in the next. A pair's sums come out as 4 lanes for A and 4 for B,
+// and REDUCE4 leaves the 8 block sums in the lane order 0 2 4 6 1 3 5 7,
+// which aux and the scale gathers follow.
+
+// REDUCE4 leaves in Y0 the block sums of the pairs Y0..Y3 in lane order
+// 0 2 4 6 1 3 5 7.
+#define REDUCE4 \
+	VPHADDD Y1, Y0, Y0; \
+	VPHADDD Y3, Y2, Y2; \
+	VPHADDD Y2, Y0, Y0
+
+// GATHER8HP is GATHER8H in the pair lane order 0 2 4 6 1 3 5 7.
+#define GATHER8HP(off, bl, X, Y) \
+	MOVWLZX off(SI), AX; \
+	VMOVD AX, X; \
+	VPINSRW $1, (off+2*bl)(SI), X, X; \
+	VPINSRW $2, (off+4*bl)(SI), X, X; \
+	VPINSRW $3, (off+6*bl)(SI), X, X; \
+	VPINSRW $4, (off+bl)(SI), X, X; \
+	VPINSRW $5, (off+3*bl)(SI), X, X; \
+	VPINSRW $6, (off+5*bl)(SI), X, X; \
+	VPINSRW $7, (off+7*bl)(SI), X, X; \
+	VCVTPH2PS X, Y
+
+// Q4_0 pair: blocks at woff and woff+18 (nibbles 2 bytes in), activations
+// at xoff in the pair layout. Nibbles are used unsigned (0..15); the -8
+// offset is applied after the reduction as -8·Σq_x.
+#define Q4_0_PAIR(woff, xoff, R) \
+	VMOVDQU     (woff+2)(SI), X8; \
+	VINSERTI128 $1, (woff+20)(SI), Y8, Y8; \
+	VPSRLW      $4, Y8, Y9; \
+	VPAND       Y15, Y8, Y8; \
+	VPAND       Y15, Y9, Y9; \
+	VPMADDUBSW  xoff(DI), Y8, Y8; \
+	VPMADDUBSW  (xoff+32)(DI), Y9, Y9; \
+	VPADDW      Y9, Y8, Y8; \
+	VPMADDWD    Y14, Y8, R
+
+// func dotQ4_0Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, groups int)
+TEXT ·dotQ4_0Rows(SB), NOSPLIT, $0-112
+	ROWSETUP
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	TESTQ        R10, R10
+	JZ           q40done
+
+q40row:
+	ROWSTART
+	TESTQ CX, CX
+	JZ    q40rowdone
+
+q40group:
+	Q4_0_PAIR(0, 0, Y0)
+	Q4_0_PAIR(36, 64, Y1)
+	Q4_0_PAIR(72, 128, Y2)
+	Q4_0_PAIR(108, 192, Y3)
+	REDUCE4
+	VMOVDQU     32(R8), Y1
+	VPSLLD      $3, Y1, Y1
+	VPSUBD      Y1, Y0, Y0
+	GATHER8HP(0, 18, X10, Y10)
+	VMULPS      (R8), Y10, Y10
+	VCVTDQ2PS   Y0, Y0
+	VFMADD231PS Y10, Y0, Y13
+	ADDQ        $144, SI
+	ADDQ        $256, DI
+	ADDQ        $64, R8
+	DECQ        CX
+	JNZ         q40group
+
+q40rowdone:
+	HSUMSTORE
+	ADDQ $4, DX
+	ADDQ R12, R11
+	DECQ R10
+	JNZ  q40row
+
+q40done:
+	VZEROUPPER
+	RET
