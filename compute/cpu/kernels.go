@@ -74,4 +74,3 @@ func kernels(useAsm bool) map[ggml.Type]*kernel {
 	}
 	return ks
 }
-

@@ -52,12 +52,12 @@ func (b *Backend) MatMul(dst, x, w *compute.Tensor) error {
 // matmulJob computes the output columns [lo, hi) (weight rows) for every
 // activation row.
 type matmulJob struct {
-	kn        *kernel
-	dst       []float32
-	w         []byte
-	stride    int
-	xs        []xrow
-	k, m      int
+	kn     *kernel
+	dst    []float32
+	w      []byte
+	stride int
+	xs     []xrow
+	k, m   int
 }
 
 func (j *matmulJob) do(lo, hi int) {

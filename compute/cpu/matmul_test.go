@@ -150,4 +150,3 @@ func newF32(t testing.TB, ref *compute.Reference, data []float32, rows, cols int
 	copy(x.F32, data)
 	return x
 }
-
