@@ -78,22 +78,30 @@ func le16(b []byte) uint16 { return binary.LittleEndian.Uint16(b) }
 func half(b []byte) float32 { return FP16ToFP32(binary.LittleEndian.Uint16(b)) }
 
 func dequantF32(src []byte, dst []float32) {
+	src = src[:4*len(dst)]
 	for i := range dst {
-		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i : 4*i+4]))
 	}
 }
 
 func dequantF16(src []byte, dst []float32) {
 	src = src[:2*len(dst)]
 	for i := range dst {
-		dst[i] = FP16ToFP32(le16(src[2*i:]))
+		h := le16(src[2*i : 2*i+2])
+		// FP16ToFP32's normal-number path, repeated here because the
+		// function is slightly too big for the compiler to inline.
+		if h&0x7c00-0x400 <= 0x7400 {
+			dst[i] = math.Float32frombits(uint32(h&0x8000)<<16 | uint32(h&0x7fff)<<13 + (127-15)<<23)
+		} else {
+			dst[i] = fp16SpecialToFP32(h)
+		}
 	}
 }
 
 func dequantBF16(src []byte, dst []float32) {
 	src = src[:2*len(dst)]
 	for i := range dst {
-		dst[i] = BF16ToFP32(le16(src[2*i:]))
+		dst[i] = BF16ToFP32(le16(src[2*i : 2*i+2]))
 	}
 }
 

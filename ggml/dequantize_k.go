@@ -88,7 +88,7 @@ func dequantQ3K(src []byte, dst []float32) {
 		scales := b[q3kScales : q3kScales+12]
 		hm := b[q3kHmask : q3kHmask+32]
 		is := 0
-		m := uint8(1)
+		m := uint8(1) // hmask bit of the current 32 elements
 		for n := 0; n < QK_K; n += 128 {
 			q := b[q3kQs+n/4 : q3kQs+n/4+32]
 			for shift := uint(0); shift < 8; shift += 2 {
@@ -100,7 +100,7 @@ func dequantQ3K(src []byte, dst []float32) {
 					hh := hm[16*sub : 16*sub+16]
 					for l := range 16 {
 						v := int((qq[l] >> shift) & 3)
-						if hh[l]&m == 0 {
+						if hh[l]&m == 0 { // a clear high bit means subtract 4
 							v -= 4
 						}
 						out[l] = dl * float32(v)
@@ -153,18 +153,12 @@ func dequantQ5K(src []byte, dst []float32) {
 			sc2, m2 := scaleMinK4(2*g+1, scales)
 			d1, min1 := d*float32(sc1), dmin*float32(m1)
 			d2, min2 := d*float32(sc2), dmin*float32(m2)
-			u1, u2 := uint8(1)<<(2*g), uint8(2)<<(2*g)
+			s1, s2 := uint(2*g), uint(2*g+1) // qh bits of the two sub-blocks
 			lo := y[64*g : 64*g+32]
 			hi := y[64*g+32 : 64*g+64]
 			for l := range 32 {
-				v1 := ql[l] & 0x0f
-				if qh[l]&u1 != 0 {
-					v1 += 16
-				}
-				v2 := ql[l] >> 4
-				if qh[l]&u2 != 0 {
-					v2 += 16
-				}
+				v1 := ql[l]&0x0f | (qh[l]>>(s1&7)&1)<<4
+				v2 := ql[l]>>4 | (qh[l]>>(s2&7)&1)<<4
 				lo[l] = float32(d1*float32(v1)) - min1
 				hi[l] = float32(d2*float32(v2)) - min2
 			}

@@ -6,24 +6,28 @@ import "math"
 // value, subnormals, infinities and NaN payloads included, is exactly
 // representable in float32, so the conversion is exact.
 func FP16ToFP32(h uint16) float32 {
+	// Normal numbers take the short path (small enough to be inlined):
+	// rebias the exponent from 15 to 127 and widen the mantissa.
+	if h&0x7c00-0x400 <= 0x7400 { // exponent field 1..30 (0 wraps around)
+		return math.Float32frombits(uint32(h&0x8000)<<16 | uint32(h&0x7fff)<<13 + (127-15)<<23)
+	}
+	return fp16SpecialToFP32(h)
+}
+
+// fp16SpecialToFP32 converts the halves with a zero or all-ones exponent:
+// zeros, subnormals, infinities and NaNs.
+func fp16SpecialToFP32(h uint16) float32 {
 	sign := uint32(h&0x8000) << 16
-	exp := uint32(h>>10) & 0x1f
 	mant := uint32(h & 0x3ff)
-	switch exp {
-	case 0:
-		if mant == 0 {
-			return math.Float32frombits(sign)
-		}
-		// Subnormal: mant * 2^-24, exact in float32.
-		f := float32(mant) * (1.0 / (1 << 24))
-		if sign != 0 {
-			f = -f
-		}
-		return f
-	case 0x1f:
+	if h&0x7c00 == 0x7c00 {
 		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
 	}
-	return math.Float32frombits(sign | (exp+(127-15))<<23 | mant<<13)
+	// Zero or subnormal: mant * 2^-24, exact in float32.
+	f := float32(mant) * (1.0 / (1 << 24))
+	if sign != 0 {
+		f = -f
+	}
+	return f
 }
 
 // FP32ToFP16 converts a float32 to IEEE 754 half precision, rounding to

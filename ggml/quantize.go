@@ -88,8 +88,13 @@ func quantizer(t Type) func(src []float32, dst []byte) {
 // putHalf stores f as a little-endian f16 at b[0:2].
 func putHalf(b []byte, f float32) { binary.LittleEndian.PutUint16(b, FP32ToFP16(f)) }
 
-// roundHalfAway is C's roundf: round to nearest, ties away from zero.
-func roundHalfAway(x float32) float32 { return float32(math.Round(float64(x))) }
+// roundHalfAway is C's roundf (round to nearest, ties away from zero) for
+// the int8 range. Adding ±0.5 in float64 is exact for any float32 that
+// matters here, so truncating the sum rounds correctly.
+func roundHalfAway(x float32) int {
+	f := float64(x)
+	return int(f + math.Copysign(0.5, f))
+}
 
 func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
 
