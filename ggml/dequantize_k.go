@@ -64,7 +64,7 @@ func dequantQ2K(src []byte, dst []float32) {
 					sc := scales[is]
 					is++
 					dl := d * float32(sc&0x0f)
-					ml := dmin * float32(sc>>4)
+					ml := float32(dmin * float32(sc>>4)) // rounded before the subtraction, as in C
 					out := y[n+int(shift)*16+16*sub:][:16]
 					qq := q[16*sub : 16*sub+16]
 					for l := range 16 {
@@ -125,8 +125,8 @@ func dequantQ4K(src []byte, dst []float32) {
 			q := b[q4kQs+32*g : q4kQs+32*g+32]
 			sc1, m1 := scaleMinK4(2*g, scales)
 			sc2, m2 := scaleMinK4(2*g+1, scales)
-			d1, min1 := d*float32(sc1), dmin*float32(m1)
-			d2, min2 := d*float32(sc2), dmin*float32(m2)
+			d1, min1 := d*float32(sc1), float32(dmin*float32(m1))
+			d2, min2 := d*float32(sc2), float32(dmin*float32(m2))
 			lo := y[64*g : 64*g+32]
 			hi := y[64*g+32 : 64*g+64]
 			for l := range 32 {
@@ -151,8 +151,8 @@ func dequantQ5K(src []byte, dst []float32) {
 			ql := b[q5kQs+32*g : q5kQs+32*g+32]
 			sc1, m1 := scaleMinK4(2*g, scales)
 			sc2, m2 := scaleMinK4(2*g+1, scales)
-			d1, min1 := d*float32(sc1), dmin*float32(m1)
-			d2, min2 := d*float32(sc2), dmin*float32(m2)
+			d1, min1 := d*float32(sc1), float32(dmin*float32(m1))
+			d2, min2 := d*float32(sc2), float32(dmin*float32(m2))
 			s1, s2 := uint(2*g), uint(2*g+1) // qh bits of the two sub-blocks
 			lo := y[64*g : 64*g+32]
 			hi := y[64*g+32 : 64*g+64]

@@ -8,8 +8,9 @@ import (
 // The K-quant encoders below are ports of ggml's quantize_row_q*_K_ref
 // functions and their helpers (make_qx_quants, make_q3_quants,
 // make_qkx2_quants). Float32 operations are kept in ggml's order; products
-// that feed an addition are wrapped in float32(...) so that Go never fuses
-// them into an FMA (which C, compiled for baseline x86-64, does not do either).
+// that feed an addition or subtraction are wrapped in float32(...) so that Go
+// never fuses them into an FMA (as it may on arm64, or amd64 with GOAMD64=v3),
+// which C, compiled for baseline x86-64, does not do either.
 
 // groupMaxEps is ggml's GROUP_MAX_EPS: groups with a smaller magnitude count
 // as all zero.
@@ -150,7 +151,7 @@ func makeQKX2Quants(nmax int, x, weights []float32, L, laux []uint8, rmin, rdelt
 	n := len(x)
 	mn, mx := x[0], x[0]
 	sumW := weights[0]
-	sumX := sumW * x[0]
+	sumX := float32(sumW * x[0])
 	for i := 1; i < n; i++ {
 		if x[i] < mn {
 			mn = x[i]
@@ -296,7 +297,7 @@ func quantQ2K(src []float32, dst []byte) {
 			if d == 0 {
 				continue
 			}
-			dm := dmin0 * float32(sc[j]>>4)
+			dm := float32(dmin0 * float32(sc[j]>>4))
 			for ii := range 16 {
 				l := nearestInt((x[16*j+ii] + dm) / d)
 				L[16*j+ii] = uint8(max2(0, min(3, l)))
@@ -439,7 +440,7 @@ func quantKAffine(x []float32, b []byte, nmax int, rmin float32, nstep int, L *[
 		if d == 0 {
 			continue
 		}
-		dm := dmin0 * float32(m)
+		dm := float32(dmin0 * float32(m))
 		for ii := range 32 {
 			l := nearestInt((x[32*j+ii] + dm) / d)
 			L[32*j+ii] = uint8(max2(0, min(nmax, l)))
