@@ -301,3 +301,18 @@ func TestQuantizeErrors(t *testing.T) {
 		t.Errorf("Quantize(Q6_K, nil) = %d bytes, %v", len(q), err)
 	}
 }
+
+// TestQuantizeNonFinite: NaN and Inf inputs are garbage in, garbage out (as
+// in ggml), but must not panic or fail.
+func TestQuantizeNonFinite(t *testing.T) {
+	for _, qt := range quantTypes {
+		x := make([]float32, elemsFor(qt.typ))
+		for i := range x {
+			x[i] = float32(i%7) - 3
+		}
+		x[1] = float32(math.NaN())
+		x[len(x)-1] = float32(math.Inf(1))
+		x[len(x)/2] = float32(math.Inf(-1))
+		roundTrip(t, qt.typ, x)
+	}
+}
