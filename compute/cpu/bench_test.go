@@ -1,7 +1,10 @@
 package cpu
 
 import (
+	"fmt"
 	"testing"
+
+	"github.com/rocmforge/rocmforge/compute"
 )
 
 // BenchmarkVecDot measures one thread's row loop on a 64 × 4096 weight
@@ -32,6 +35,44 @@ func BenchmarkVecDot(b *testing.B) {
 				b.SetBytes(int64(len(w)))
 				for b.Loop() {
 					v.kn.rows(dst, w, len(w)/rows, x, k)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkMatMul multiplies by a weight of TinyLlama's ffn_up shape
+// (w [m=5632, k=2048], GGUF ne [2048 5632]) on every thread, for one
+// activation row (decode) and 32 (a prompt chunk). It cycles through
+// copies of the weight totalling over 96 MiB, three times the L3 cache, so
+// weights come from memory as in a real model; MB/s counts weight bytes.
+func BenchmarkMatMul(b *testing.B) {
+	const m, k = 5632, 2048
+	rng := newRNG(b)
+	be := New(0)
+	defer be.Close()
+	for _, typ := range dotTypes {
+		raw := randomWeights(rng, typ, m, k)
+		copies := max(2, (96<<20)/len(raw)+1)
+		ws := make([]*compute.Tensor, copies)
+		for i := range ws {
+			w, err := be.Upload("w", typ, []int{m, k}, append([]byte(nil), raw...))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ws[i] = w
+		}
+		for _, n := range []int{1, 32} {
+			b.Run(fmt.Sprintf("%s/n=%d", typ, n), func(b *testing.B) {
+				x := newF32(b, be.Reference, randomActivations(rng, n*k), n, k)
+				dst := newF32(b, be.Reference, nil, n, m)
+				b.SetBytes(int64(len(raw)))
+				i := 0
+				for b.Loop() {
+					if err := be.MatMul(dst, x, ws[i%copies]); err != nil {
+						b.Fatal(err)
+					}
+					i++
 				}
 			})
 		}

@@ -40,6 +40,15 @@ func dotF16Rows(dst []float32, w []byte, stride int, x []byte, n int)
 //go:noescape
 func dotBF16Rows(dst []float32, w []byte, stride int, x []byte, n int)
 
+//go:noescape
+func dotQ4_KRows(dst []float32, w []byte, stride int, x []byte, nb int)
+
+//go:noescape
+func dotQ5_KRows(dst []float32, w []byte, stride int, x []byte, nb int)
+
+//go:noescape
+func dotQ6_KRows(dst []float32, w []byte, stride int, x []byte, nb int)
+
 // addAsmKernels swaps in the assembly row loops this CPU can run.
 func addAsmKernels(ks map[ggml.Type]*kernel) {
 	if !asmSupported() {
@@ -68,8 +77,31 @@ func addAsmKernels(ks map[ggml.Type]*kernel) {
 	setFloat(ggml.F32, "dotF32Rows", dotF32Rows)
 	setFloat(ggml.F16, "dotF16Rows", dotF16Rows)
 	setFloat(ggml.BF16, "dotBF16Rows", dotBF16Rows)
+	setK := func(t ggml.Type, name string, loop superLoop) {
+		k := ks[t]
+		k.asm = name
+		k.rows = superRows(loop, t.TypeSize())
+	}
+	setK(ggml.Q4_K, "dotQ4_KRows", dotQ4_KRows)
+	setK(ggml.Q5_K, "dotQ5_KRows", dotQ5_KRows)
+	setK(ggml.Q6_K, "dotQ6_KRows", dotQ6_KRows)
 	set(ggml.Q8_0, "dotQ8_0Rows", dotQ8_0Rows, q8_0Len, false)
 	set(ggml.Q4_0, "dotQ4_0Rows", dotQ4_0Rows, q4_0Len, true)
+}
+
+// superLoop is the signature of the K-quant assembly row loops: nb
+// super-blocks per row, activations in Q8_K blocks.
+type superLoop func(dst []float32, w []byte, stride int, x []byte, nb int)
+
+// superRows runs a K-quant assembly loop; wlen is the weight block size.
+func superRows(loop superLoop, wlen int) func([]float32, []byte, int, *xrow, int) {
+	return func(dst []float32, w []byte, stride int, x *xrow, k int) {
+		if len(dst) == 0 {
+			return
+		}
+		nb := k / qkK
+		loop(dst, w[:(len(dst)-1)*stride+nb*wlen], stride, x.q[:nb*q8KLen], nb)
+	}
 }
 
 // floatLoop is the signature of the float assembly row loops.

@@ -1,0 +1,375 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX2 row loops for the K-quants × Q8_K, one 256-element super-block per
+// iteration. Quants are used unsigned with VPMADDUBSW (quant × x in int16
+// pairs), scaled per sub-block with VPMADDWD against a vector of the
+// sub-block's integer scale, and summed exactly in int32; offsets (Q3_K's
+// −4, Q6_K's −32) and mins (Q2_K, Q4_K, Q5_K) are applied once per
+// super-block from the activation's 16-element sums (bsums). One
+// VCVTDQ2PS + FMA per super-block applies d_w·d_x.
+//
+// Shared register use:
+//   DX  dst pointer   R10 rows left   R11 weight row   R12 stride
+//   R13 super-blocks per row   SI weight block   DI x block   CX blocks left
+//   Y13 row accumulator   Y12 min accumulator (subtracted at the end)
+//   Y15 byte mask 0x0F (Q4_K, Q5_K) or 0x03 (Q2_K, Q3_K, Q6_K)
+
+// Word broadcast masks for VPSHUFB: mask i (32 bytes at 32·i) copies int16
+// lane i of each 128-bit lane to all eight.
+DATA wordbcast<>+0(SB)/8, $0x0100010001000100
+DATA wordbcast<>+8(SB)/8, $0x0100010001000100
+DATA wordbcast<>+16(SB)/8, $0x0100010001000100
+DATA wordbcast<>+24(SB)/8, $0x0100010001000100
+DATA wordbcast<>+32(SB)/8, $0x0302030203020302
+DATA wordbcast<>+40(SB)/8, $0x0302030203020302
+DATA wordbcast<>+48(SB)/8, $0x0302030203020302
+DATA wordbcast<>+56(SB)/8, $0x0302030203020302
+DATA wordbcast<>+64(SB)/8, $0x0504050405040504
+DATA wordbcast<>+72(SB)/8, $0x0504050405040504
+DATA wordbcast<>+80(SB)/8, $0x0504050405040504
+DATA wordbcast<>+88(SB)/8, $0x0504050405040504
+DATA wordbcast<>+96(SB)/8, $0x0706070607060706
+DATA wordbcast<>+104(SB)/8, $0x0706070607060706
+DATA wordbcast<>+112(SB)/8, $0x0706070607060706
+DATA wordbcast<>+120(SB)/8, $0x0706070607060706
+DATA wordbcast<>+128(SB)/8, $0x0908090809080908
+DATA wordbcast<>+136(SB)/8, $0x0908090809080908
+DATA wordbcast<>+144(SB)/8, $0x0908090809080908
+DATA wordbcast<>+152(SB)/8, $0x0908090809080908
+DATA wordbcast<>+160(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA wordbcast<>+168(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA wordbcast<>+176(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA wordbcast<>+184(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA wordbcast<>+192(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA wordbcast<>+200(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA wordbcast<>+208(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA wordbcast<>+216(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA wordbcast<>+224(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA wordbcast<>+232(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA wordbcast<>+240(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA wordbcast<>+248(SB)/8, $0x0f0e0f0e0f0e0f0e
+GLOBL wordbcast<>(SB), RODATA|NOPTR, $256
+
+// Pair masks for VPSHUFB: mask r (32 bytes at 32·r) copies int16 lane 2r of
+// the low 128-bit lane to the whole low lane and lane 2r+1 of the high
+// 128-bit lane to the whole high lane. With the same 8 scales in both
+// lanes, that is the scale vector of 32 elements whose first 16 use scale
+// 2r and last 16 scale 2r+1 (Q2_K, Q3_K, Q6_K).
+DATA pairbcast<>+0(SB)/8, $0x0100010001000100
+DATA pairbcast<>+8(SB)/8, $0x0100010001000100
+DATA pairbcast<>+16(SB)/8, $0x0302030203020302
+DATA pairbcast<>+24(SB)/8, $0x0302030203020302
+DATA pairbcast<>+32(SB)/8, $0x0504050405040504
+DATA pairbcast<>+40(SB)/8, $0x0504050405040504
+DATA pairbcast<>+48(SB)/8, $0x0706070607060706
+DATA pairbcast<>+56(SB)/8, $0x0706070607060706
+DATA pairbcast<>+64(SB)/8, $0x0908090809080908
+DATA pairbcast<>+72(SB)/8, $0x0908090809080908
+DATA pairbcast<>+80(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA pairbcast<>+88(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA pairbcast<>+96(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA pairbcast<>+104(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA pairbcast<>+112(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA pairbcast<>+120(SB)/8, $0x0f0e0f0e0f0e0f0e
+GLOBL pairbcast<>(SB), RODATA|NOPTR, $128
+
+// Byte indices 8,8,9,9,…,15,15: each of the 8 mins twice (Q4_K, Q5_K).
+DATA minsdup<>+0(SB)/8, $0x0b0b0a0a09090808
+DATA minsdup<>+8(SB)/8, $0x0f0f0e0e0d0d0c0c
+GLOBL minsdup<>(SB), RODATA|NOPTR, $16
+
+// KSETUP loads the arguments of a K-quant row loop.
+#define KSETUP \
+	MOVQ dst_base+0(FP), DX; \
+	MOVQ dst_len+8(FP), R10; \
+	MOVQ w_base+24(FP), R11; \
+	MOVQ stride+48(FP), R12; \
+	MOVQ nb+80(FP), R13
+
+// KROWSTART points SI/DI/CX at the start of the row and clears the sums.
+#define KROWSTART \
+	MOVQ   R11, SI; \
+	MOVQ   x_base+56(FP), DI; \
+	MOVQ   R13, CX; \
+	VXORPS Y13, Y13, Y13; \
+	VXORPS Y12, Y12, Y12
+
+// KROWEND stores Σ(Y13 − Y12) at (DX) and moves to the next row.
+#define KROWEND \
+	VSUBPS       Y12, Y13, Y13; \
+	VEXTRACTF128 $1, Y13, X1; \
+	VADDPS       X1, X13, X13; \
+	VHADDPS      X13, X13, X13; \
+	VHADDPS      X13, X13, X13; \
+	VMOVSS       X13, (DX); \
+	ADDQ         $4, DX; \
+	ADDQ         R12, R11; \
+	DECQ         R10
+
+// Q4K_SCALES decodes the 12 scale bytes at 4(SI) (ggml's get_scale_min_k4
+// layout) into X0: bytes 0..7 the 6-bit scales, 8..15 the 6-bit mins.
+#define Q4K_SCALES \
+	MOVL    4(SI), AX; \
+	MOVL    8(SI), BX; \
+	MOVL    12(SI), R8; \
+	MOVL    R8, R9; \
+	SHRL    $4, R9; \
+	ANDL    $0x0f0f0f0f, R9; \
+	MOVL    BX, R14; \
+	SHRL    $6, R14; \
+	ANDL    $0x03030303, R14; \
+	SHLL    $4, R14; \
+	ORL     R14, R9; \
+	ANDL    $0x3f3f3f3f, BX; \
+	ANDL    $0x0f0f0f0f, R8; \
+	MOVL    AX, R14; \
+	SHRL    $6, R14; \
+	ANDL    $0x03030303, R14; \
+	SHLL    $4, R14; \
+	ORL     R14, R8; \
+	ANDL    $0x3f3f3f3f, AX; \
+	VMOVD   AX, X0; \
+	VPINSRD $1, R8, X0, X0; \
+	VPINSRD $2, BX, X0, X0; \
+	VPINSRD $3, R9, X0, X0
+
+// Q4K_MINS: Y2 = 8 int32 m_j·(bsum_2j + bsum_2j+1) from the mins in X0,
+// and Y3 = the 8 scales as int16 in both 128-bit lanes.
+#define Q4K_MINS \
+	VPSHUFB   minsdup<>(SB), X0, X2; \
+	VPMOVZXBW X2, Y2; \
+	VPMADDWD  260(DI), Y2, Y2; \
+	VPMOVZXBW X0, Y3; \
+	VPERMQ    $0x44, Y3, Y3
+
+// Q4K_SUB multiplies the 64 elements of sub-blocks 2j, 2j+1 (4-bit quants
+// in Y5 low nibbles / Y6 high nibbles, activations at xoff(DI)) by their
+// scales and adds them to Y4.
+#define Q4K_SUB(j, xoff) \
+	VPMADDUBSW xoff(DI), Y5, Y5; \
+	VPMADDUBSW (xoff+32)(DI), Y6, Y6; \
+	VPSHUFB    wordbcast<>+(64*j)(SB), Y3, Y7; \
+	VPSHUFB    wordbcast<>+(64*j+32)(SB), Y3, Y8; \
+	VPMADDWD   Y7, Y5, Y5; \
+	VPMADDWD   Y8, Y6, Y6; \
+	VPADDD     Y5, Y4, Y4; \
+	VPADDD     Y6, Y4, Y4
+
+// Q4K_NIBBLES splits the 32 bytes at qoff(SI) into low (Y5) and high (Y6)
+// nibbles.
+#define Q4K_NIBBLES(qoff) \
+	VMOVDQU qoff(SI), Y5; \
+	VPSRLW  $4, Y5, Y6; \
+	VPAND   Y15, Y5, Y5; \
+	VPAND   Y15, Y6, Y6
+
+// KSCALE2 adds cvt(Y4)·d·d_x to Y13 and cvt(Y2)·dmin·d_x to Y12, with the
+// f16 d, dmin at doff(SI) and the f32 d_x at 0(DI).
+#define KSCALE2(doff) \
+	VMOVD        doff(SI), X5; \
+	VCVTPH2PS    X5, X5; \
+	VBROADCASTSS (DI), X6; \
+	VMULPS       X6, X5, X5; \
+	VBROADCASTSS X5, Y6; \
+	VMOVSHDUP    X5, X7; \
+	VBROADCASTSS X7, Y7; \
+	VCVTDQ2PS    Y4, Y4; \
+	VFMADD231PS  Y6, Y4, Y13; \
+	VCVTDQ2PS    Y2, Y2; \
+	VFMADD231PS  Y7, Y2, Y12
+
+// func dotQ4_KRows(dst []float32, w []byte, stride int, x []byte, nb int)
+TEXT ·dotQ4_KRows(SB), NOSPLIT, $0-88
+	KSETUP
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	TESTQ        R10, R10
+	JZ           q4kdone
+
+q4krow:
+	KROWSTART
+	TESTQ CX, CX
+	JZ    q4krowdone
+
+q4kblock:
+	Q4K_SCALES
+	Q4K_MINS
+	VPXOR Y4, Y4, Y4
+	Q4K_NIBBLES(16)
+	Q4K_SUB(0, 4)
+	Q4K_NIBBLES(48)
+	Q4K_SUB(1, 68)
+	Q4K_NIBBLES(80)
+	Q4K_SUB(2, 132)
+	Q4K_NIBBLES(112)
+	Q4K_SUB(3, 196)
+	KSCALE2(0)
+	ADDQ $144, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ  q4kblock
+
+q4krowdone:
+	KROWEND
+	JNZ q4krow
+
+q4kdone:
+	VZEROUPPER
+	RET
+
+// Q5K_HIGH ORs the fifth bits of sub-blocks 2j (bit 2j of the qh bytes in
+// Y9) and 2j+1 (bit 2j+1), as 0x10, into Y5 and Y6. LSH/RSH move bit 2j to
+// bit 4 of each byte; the AND with 0x10 (Y14) drops what crossed bytes.
+#define Q5K_HIGH(SHIFT5, N5, SHIFT6, N6) \
+	SHIFT5  $N5, Y9, Y10; \
+	VPAND   Y14, Y10, Y10; \
+	VPOR    Y10, Y5, Y5; \
+	SHIFT6  $N6, Y9, Y10; \
+	VPAND   Y14, Y10, Y10; \
+	VPOR    Y10, Y6, Y6
+
+// func dotQ5_KRows(dst []float32, w []byte, stride int, x []byte, nb int)
+TEXT ·dotQ5_KRows(SB), NOSPLIT, $0-88
+	KSETUP
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x10101010, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+	TESTQ        R10, R10
+	JZ           q5kdone
+
+q5krow:
+	KROWSTART
+	TESTQ CX, CX
+	JZ    q5krowdone
+
+q5kblock:
+	Q4K_SCALES
+	Q4K_MINS
+	VPXOR   Y4, Y4, Y4
+	VMOVDQU 16(SI), Y9
+	Q4K_NIBBLES(48)
+	Q5K_HIGH(VPSLLW, 4, VPSLLW, 3)
+	Q4K_SUB(0, 4)
+	Q4K_NIBBLES(80)
+	Q5K_HIGH(VPSLLW, 2, VPSLLW, 1)
+	Q4K_SUB(1, 68)
+	Q4K_NIBBLES(112)
+	Q5K_HIGH(VPSRLW, 0, VPSRLW, 1)
+	Q4K_SUB(2, 132)
+	Q4K_NIBBLES(144)
+	Q5K_HIGH(VPSRLW, 2, VPSRLW, 3)
+	Q4K_SUB(3, 196)
+	KSCALE2(0)
+	ADDQ $176, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ  q5kblock
+
+q5krowdone:
+	KROWEND
+	JNZ q5krow
+
+q5kdone:
+	VZEROUPPER
+	RET
+
+// Q6_K: a super-block is two halves of 128 elements; half h has 64 bytes
+// of low nibbles (ql) and 32 of high bit pairs (qh). Run r (0..3) of a half
+// is 32 elements: low nibbles of ql[0:32] or ql[32:64] (r even / odd… see
+// below) with bits 2r, 2r+1 of qh, i.e.
+//   r=0: ql[0:32]&15  | (qh&3)<<4       r=1: ql[32:64]&15 | (qh>>2&3)<<4
+//   r=2: ql[0:32]>>4  | (qh>>4&3)<<4    r=3: ql[32:64]>>4 | (qh>>6&3)<<4
+// and uses scales 8h+2r (first 16) and 8h+2r+1 (last 16). The quants are
+// used unsigned (0..63); the −32 offset is −32·Σ_g scale_g·bsum_g.
+
+// Q6K_RUN multiplies quants Yq (unsigned 6-bit) with the 32 activations at
+// xoff(DI), scales them with pair mask r applied to the half's scales in
+// Y3, and adds them to Y4. Clobbers Y10.
+#define Q6K_RUN(Yq, r, xoff) \
+	VPMADDUBSW xoff(DI), Yq, Yq; \
+	VPSHUFB    pairbcast<>+(32*r)(SB), Y3, Y10; \
+	VPMADDWD   Y10, Yq, Yq; \
+	VPADDD     Yq, Y4, Y4
+
+// Q6K_HALF does half h: ql at qloff(SI), qh at qhoff(SI), x at xoff(DI).
+#define Q6K_HALF(qloff, qhoff, xoff) \
+	VMOVDQU qloff(SI), Y5; \
+	VMOVDQU (qloff+32)(SI), Y6; \
+	VMOVDQU qhoff(SI), Y9; \
+	VPSRLW  $4, Y5, Y7; \
+	VPSRLW  $4, Y6, Y8; \
+	VPAND   Y15, Y5, Y5; \
+	VPAND   Y15, Y6, Y6; \
+	VPAND   Y15, Y7, Y7; \
+	VPAND   Y15, Y8, Y8; \
+	VPSLLW  $4, Y9, Y10; \
+	VPAND   Y14, Y10, Y10; \
+	VPOR    Y10, Y5, Y5; \
+	VPSLLW  $2, Y9, Y10; \
+	VPAND   Y14, Y10, Y10; \
+	VPOR    Y10, Y6, Y6; \
+	VPAND   Y14, Y9, Y10; \
+	VPOR    Y10, Y7, Y7; \
+	VPSRLW  $2, Y9, Y10; \
+	VPAND   Y14, Y10, Y10; \
+	VPOR    Y10, Y8, Y8; \
+	Q6K_RUN(Y5, 0, xoff); \
+	Q6K_RUN(Y6, 1, (xoff+32)); \
+	Q6K_RUN(Y7, 2, (xoff+64)); \
+	Q6K_RUN(Y8, 3, (xoff+96))
+
+// func dotQ6_KRows(dst []float32, w []byte, stride int, x []byte, nb int)
+TEXT ·dotQ6_KRows(SB), NOSPLIT, $0-88
+	KSETUP
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x30303030, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+	TESTQ        R10, R10
+	JZ           q6kdone
+
+q6krow:
+	KROWSTART
+	TESTQ CX, CX
+	JZ    q6krowdone
+
+q6kblock:
+	// Y11 = the 16 scales as int16; Y2 = −32·Σ scale_g·bsum_g (8 lanes).
+	VPMOVSXBW 192(SI), Y11
+	VPMADDWD  260(DI), Y11, Y2
+	VPSLLD    $5, Y2, Y2
+	VPXOR     Y4, Y4, Y4
+	VPERMQ    $0x44, Y11, Y3
+	Q6K_HALF(0, 128, 4)
+	VPERMQ    $0xee, Y11, Y3
+	Q6K_HALF(64, 160, 132)
+	VPSUBD    Y2, Y4, Y4
+
+	// Y13 += cvt(Y4)·d·d_x
+	MOVWLZX      208(SI), AX
+	VMOVD        AX, X5
+	VCVTPH2PS    X5, X5
+	VMULSS       (DI), X5, X5
+	VBROADCASTSS X5, Y6
+	VCVTDQ2PS    Y4, Y4
+	VFMADD231PS  Y6, Y4, Y13
+	ADDQ         $210, SI
+	ADDQ         $292, DI
+	DECQ         CX
+	JNZ          q6kblock
+
+q6krowdone:
+	KROWEND
+	JNZ q6krow
+
+q6kdone:
+	VZEROUPPER
+	RET
