@@ -102,16 +102,16 @@ type bpeSession struct {
 	q     mergeQueue
 }
 
-func (s *bpeSession) tryPair(l, r int32) {
+func (s *bpeSession) pair(l, r int32) (candidate, bool) {
 	sl, sr := &s.syms[l], &s.syms[r]
 	if sl.id < 0 || sr.id < 0 {
-		return
+		return candidate{}, false
 	}
 	m, ok := s.t.bpe.merges[pairKey(sl.id, sr.id)]
 	if !ok {
-		return
+		return candidate{}, false
 	}
-	s.q.push(candidate{prio: -float32(m.rank), left: l, right: r, size: sl.n + sr.n, result: m.result})
+	return candidate{prio: -float32(m.rank), left: l, right: r, size: sl.n + sr.n, result: m.result}, true
 }
 
 // encode appends the tokens of one raw-text fragment.
@@ -161,11 +161,7 @@ func (s *bpeSession) encodeWord(out []int32, word string) []int32 {
 	}
 	syms[len(syms)-1].next = -1
 	s.syms = syms
-	s.q.reset()
-	for i := int32(1); i < int32(len(syms)); i++ {
-		s.tryPair(i-1, i)
-	}
-	mergeAll(syms, &s.q, s)
+	mergeSymbols(syms, &s.q, s, s.t.linearMergeMax)
 	nVocab := int32(len(s.t.tokens))
 	for i := int32(0); i != -1; i = syms[i].next {
 		sym := &syms[i]

@@ -68,32 +68,113 @@ func (q *mergeQueue) pop() candidate {
 	return top
 }
 
-// pairer queues the merge candidate for two adjacent live symbols, if the
+// pairer computes the merge candidate for two adjacent live symbols, if the
 // vocabulary has one.
-type pairer interface{ tryPair(left, right int32) }
+type pairer interface {
+	pair(left, right int32) (candidate, bool)
+}
 
-// mergeAll runs the merge loop shared by SPM and BPE: pop the best
-// candidate, skip it if either side has changed since it was queued, else
-// merge right into left and queue the new pairs with the neighbours.
-func mergeAll(syms []symbol, q *mergeQueue, p pairer) {
+// linearMergeMax is the symbol count up to which merging scans the pairs
+// instead of using the heap: for the short words that make up most text a
+// scan of a few cached candidates beats heap upkeep. Both give the same
+// merges, since both pick the live pair with the best (priority, position).
+const linearMergeMax = 24
+
+// mergeSymbols merges the symbols of a chain that starts at 0 and is laid
+// out in order (syms[i].next == i+1).
+func mergeSymbols(syms []symbol, q *mergeQueue, p pairer, linearMax int) {
+	if len(syms) < 2 {
+		return
+	}
+	if len(syms) <= linearMax {
+		mergeLinear(syms, q, p)
+		return
+	}
+	q.reset()
+	for i := int32(1); i < int32(len(syms)); i++ {
+		if c, ok := p.pair(i-1, i); ok {
+			q.push(c)
+		}
+	}
+	mergeHeap(syms, q, p)
+}
+
+// mergeHeap runs the merge loop as llama.cpp does: pop the best candidate,
+// skip it if either side has changed since it was queued, else merge right
+// into left and queue the new pairs with the neighbours.
+func mergeHeap(syms []symbol, q *mergeQueue, p pairer) {
 	for q.len() > 0 {
 		c := q.pop()
 		l, r := &syms[c.left], &syms[c.right]
 		if l.n == 0 || r.n == 0 || l.n+r.n != c.size {
 			continue
 		}
-		l.n += r.n
-		l.id = c.result
-		r.n = 0
-		l.next = r.next
-		if r.next >= 0 {
-			syms[r.next].prev = c.left
-		}
+		merge(syms, c)
 		if l.prev >= 0 {
-			p.tryPair(l.prev, c.left)
+			if c, ok := p.pair(l.prev, c.left); ok {
+				q.push(c)
+			}
 		}
 		if l.next >= 0 {
-			p.tryPair(c.left, l.next)
+			if c, ok := p.pair(c.left, l.next); ok {
+				q.push(c)
+			}
+		}
+	}
+}
+
+// merge joins the right symbol of c into the left one.
+func merge(syms []symbol, c candidate) {
+	l, r := &syms[c.left], &syms[c.right]
+	l.n += r.n
+	l.id = c.result
+	r.n = 0
+	l.next = r.next
+	if r.next >= 0 {
+		syms[r.next].prev = c.left
+	}
+}
+
+// mergeLinear keeps, per live symbol, the candidate with its right
+// neighbour (in q's backing array) and picks the best by scanning.
+func mergeLinear(syms []symbol, q *mergeQueue, p pairer) {
+	n := len(syms)
+	cands := q.h[:0]
+	for i := range n {
+		c, ok := candidate{}, false
+		if i+1 < n {
+			c, ok = p.pair(int32(i), int32(i+1))
+		}
+		if !ok {
+			c.left = -1
+		}
+		cands = append(cands, c)
+	}
+	q.h = cands
+	refresh := func(i int32) {
+		c, ok := candidate{}, false
+		if next := syms[i].next; next >= 0 {
+			c, ok = p.pair(i, next)
+		}
+		if !ok {
+			c.left = -1
+		}
+		cands[i] = c
+	}
+	for {
+		best := int32(-1)
+		for i := int32(0); i >= 0; i = syms[i].next {
+			if cands[i].left >= 0 && (best < 0 || cands[i].before(&cands[best])) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return
+		}
+		merge(syms, cands[best])
+		refresh(best)
+		if prev := syms[best].prev; prev >= 0 {
+			refresh(prev)
 		}
 	}
 }

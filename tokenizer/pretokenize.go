@@ -19,6 +19,9 @@ import (
 //   - The two most common expressions, GPT-2's and Llama 3's, are not run as
 //     regular expressions at all: llama.cpp has hand-written splitters for
 //     them, ported below (splitGPT2, splitLlama3), which are also much faster.
+//     Qwen2's (Llama 3's with single digits) and the simple class runs
+//     (runsplit.go) get hand-written splitters here too, each cross-checked
+//     against regexp2 running the expression in the tests.
 //   - Every other expression runs on github.com/dlclark/regexp2, a
 //     backtracking engine (.NET syntax) with lookahead, which Go's regexp
 //     lacks (\s+(?!\S)). Its leftmost-first alternation and greedy
@@ -95,12 +98,15 @@ const (
 	splitRegex splitKind = iota
 	splitGPT2Kind
 	splitLlama3Kind
+	splitQwen2Kind
+	splitRunKind
 )
 
 // preStage is one expression of a pre-tokenizer.
 type preStage struct {
 	kind      splitKind
 	re        *regexp2.Regexp
+	run       *runSpec
 	collapsed bool // run on the collapsed text (the expression names a \p{..} class)
 	expr      string
 }
@@ -229,7 +235,20 @@ func compileStage(expr string) (preStage, error) {
 		return preStage{kind: splitGPT2Kind, expr: expr}, nil
 	case reLlama3:
 		return preStage{kind: splitLlama3Kind, expr: expr}, nil
+	case reQwen2:
+		// llama.cpp runs this one as a regex; it is Llama 3's with single
+		// digits, so the same hand-written splitter serves (cross-checked
+		// against regexp2 in the tests).
+		return preStage{kind: splitQwen2Kind, expr: expr}, nil
 	}
+	if spec, ok := runSpecFor(expr); ok {
+		return preStage{kind: splitRunKind, run: &spec, expr: expr}, nil
+	}
+	return compileRegexStage(expr)
+}
+
+// compileRegexStage compiles expr for regexp2.
+func compileRegexStage(expr string) (preStage, error) {
 	translated, collapsed, err := translateRegex(expr)
 	if err != nil {
 		return preStage{}, err
@@ -246,11 +265,20 @@ func compileStage(expr string) (preStage, error) {
 // \z, tracking [..] like llama.cpp does (no nested classes).
 func translateRegex(expr string) (string, bool, error) {
 	collapsed := false
-	for k := range collapseClass {
-		if strings.Contains(expr, k) {
-			collapsed = true
+	for rest := expr; ; {
+		i := strings.Index(rest, `\p{`)
+		if i < 0 {
 			break
 		}
+		end := strings.IndexByte(rest[i:], '}')
+		if end < 0 {
+			return "", false, fmt.Errorf("expression %q: unterminated \\p{", expr)
+		}
+		if _, ok := collapseClass[rest[i:i+end+1]]; !ok {
+			return "", false, fmt.Errorf("expression %q: unsupported class %s", expr, rest[i:i+end+1])
+		}
+		collapsed = true
+		rest = rest[i+end+1:]
 	}
 	if collapsed {
 		for _, r := range expr {
@@ -342,7 +370,11 @@ func (p *preTokenizer) split(st *splitState) ([]int32, error) {
 		case splitGPT2Kind:
 			out = splitGPT2(st.cpts, st.flags, lens, out[:0])
 		case splitLlama3Kind:
-			out = splitLlama3(st.cpts, st.flags, lens, out[:0])
+			out = splitLlama3(st.cpts, st.flags, lens, out[:0], 3)
+		case splitQwen2Kind:
+			out = splitLlama3(st.cpts, st.flags, lens, out[:0], 1)
+		case splitRunKind:
+			out = splitRun(stage.run, st.cpts, st.flags, lens, out[:0])
 		default:
 			src := st.wide
 			if stage.collapsed {
@@ -516,8 +548,9 @@ func splitGPT2(cpts []rune, flags []cptFlags, lens []int32, out []int32) []int32
 
 // splitLlama3 is llama.cpp's unicode_regex_split_custom_llama3, the
 // hand-written form of
-// (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+.
-func splitLlama3(cpts []rune, flags []cptFlags, lens []int32, out []int32) []int32 {
+// (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+// with digit groups of up to maxDigits (3; 1 gives Qwen2's expression).
+func splitLlama3(cpts []rune, flags []cptFlags, lens []int32, out []int32, maxDigits int) []int32 {
 	c := fragCursor{cpts: cpts, flags: flags, out: out}
 	start := 0
 	for _, l := range lens {
@@ -553,12 +586,12 @@ func splitLlama3(cpts []rune, flags []cptFlags, lens []int32, out []int32) []int
 					continue
 				}
 			}
-			// \p{N}{1,3}
+			// \p{N}{1,3} (\p{N} for Qwen2)
 			if f&flagNumber != 0 {
 				ini := pos
 				for c.flg(pos)&flagNumber != 0 {
 					pos++
-					if pos-ini >= 3 {
+					if pos-ini >= maxDigits {
 						c.add(pos)
 						ini = pos
 					}

@@ -107,8 +107,12 @@ func isCSpace(b byte) bool {
 
 // partition cuts text into raw and special-token fragments.
 func (t *Tokenizer) partition(text string, parseSpecial bool, ps *partitionState) []fragment {
-	frags := ps.frags[:0]
-	defer func() { ps.frags = frags }()
+	frags := t.appendFragments(ps.frags[:0], text, parseSpecial, ps)
+	ps.frags = frags
+	return frags
+}
+
+func (t *Tokenizer) appendFragments(frags []fragment, text string, parseSpecial bool, ps *partitionState) []fragment {
 	if len(text) == 0 {
 		return frags
 	}

@@ -15,16 +15,49 @@ type spmSession struct {
 	q    mergeQueue
 }
 
-func (s *spmSession) tryPair(l, r int32) {
+func (s *spmSession) pair(l, r int32) (candidate, bool) {
 	sl, sr := &s.syms[l], &s.syms[r]
 	size := sl.n + sr.n
 	// Adjacent symbols are contiguous in buf; the map lookup with a
 	// converted byte slice does not allocate.
 	id, ok := s.t.index[string(s.buf[sl.start:sl.start+size])]
 	if !ok {
-		return
+		return candidate{}, false
 	}
-	s.q.push(candidate{prio: s.t.score(id), left: l, right: r, size: size, result: id})
+	return candidate{prio: s.t.score(id), left: l, right: r, size: size, result: id}, true
+}
+
+// unitKey packs one SPM unit (at most 4 bytes) for the pair set.
+func unitKey(u []byte) uint32 {
+	var k uint32
+	for i, b := range u {
+		k |= uint32(b) << (8 * i)
+	}
+	return k
+}
+
+// spmPairSet collects every pair of adjacent units that occurs inside some
+// token. Merged symbols are always tokens, so no merge can ever join two
+// units that are not such a pair: the text can be cut there and each piece
+// merged on its own, with the same result as merging the whole text at
+// once (llama.cpp's way), but with short chains instead of one heap over
+// the whole text. Packing ambiguities only add pairs, which keeps the cut
+// conservative.
+func spmPairSet(tokens []string) map[uint64]struct{} {
+	set := make(map[uint64]struct{})
+	for _, tok := range tokens {
+		prev := uint32(0)
+		for off := 0; off < len(tok); {
+			n := min(utf8Len(tok[off]), len(tok)-off)
+			k := unitKey([]byte(tok[off : off+n]))
+			if off > 0 {
+				set[uint64(prev)<<32|uint64(k)] = struct{}{}
+			}
+			prev = k
+			off += n
+		}
+	}
+	return set
 }
 
 // encode appends the tokens of text, with a leading space when prefix.
@@ -44,9 +77,33 @@ func (s *spmSession) encode(out []int32, text string, prefix bool) []int32 {
 	if len(buf) == 0 {
 		return out
 	}
-	syms := s.syms[:0]
+	if s.t.spmPairs == nil { // tests: merge the whole text as one chain
+		return s.encodePiece(out, 0, len(buf))
+	}
+	// Cut into pieces that merges cannot cross; merge and emit each.
+	prevKey := uint32(0)
+	pieceStart := 0
 	for off := 0; off < len(buf); {
 		n := min(utf8Len(buf[off]), len(buf)-off)
+		k := unitKey(buf[off : off+n])
+		if off > 0 {
+			if _, joinable := s.t.spmPairs[uint64(prevKey)<<32|uint64(k)]; !joinable {
+				out = s.encodePiece(out, pieceStart, off)
+				pieceStart = off
+			}
+		}
+		prevKey = k
+		off += n
+	}
+	return s.encodePiece(out, pieceStart, len(buf))
+}
+
+// encodePiece merges and emits buf[start:end].
+func (s *spmSession) encodePiece(out []int32, start, end int) []int32 {
+	buf := s.buf
+	syms := s.syms[:0]
+	for off := start; off < end; {
+		n := min(utf8Len(buf[off]), end-off)
 		id, ok := s.t.index[string(buf[off:off+n])]
 		if !ok {
 			id = noTokenID
@@ -57,11 +114,7 @@ func (s *spmSession) encode(out []int32, text string, prefix bool) []int32 {
 	}
 	syms[len(syms)-1].next = -1
 	s.syms = syms
-	s.q.reset()
-	for i := int32(1); i < int32(len(syms)); i++ {
-		s.tryPair(i-1, i)
-	}
-	mergeAll(syms, &s.q, s)
+	mergeSymbols(syms, &s.q, s, s.t.linearMergeMax)
 	for i := int32(0); i != -1; i = syms[i].next {
 		sym := &syms[i]
 		if sym.id >= 0 {

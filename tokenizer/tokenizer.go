@@ -38,7 +38,10 @@ type Tokenizer struct {
 	specialsText *specialMatcher // matched in any text: user-defined tokens
 	specialsAll  *specialMatcher // matched with parseSpecial: plus control and unknown
 
-	byteToken [256]int32 // SPM: the <0xNN> token of each byte, -1 if none
+	byteToken [256]int32          // SPM: the <0xNN> token of each byte, -1 if none
+	spmPairs  map[uint64]struct{} // SPM: adjacent units that occur inside a token
+
+	linearMergeMax int // words up to this many symbols merge by scanning (tests vary it)
 
 	bpe *bpeTables
 
@@ -71,6 +74,7 @@ func New(v *Vocab) (*Tokenizer, error) {
 		bos:    v.BOS, eos: v.EOS, eom: v.EOM, unk: v.UNK, sep: v.SEP, pad: v.PAD,
 		addBOS: v.AddBOS, addEOS: v.AddEOS, addSEP: v.AddSEP, addSpacePrefix: v.AddSpacePrefix,
 		lowercase: v.Lowercase, stripAccents: v.StripAccents,
+		linearMergeMax: linearMergeMax,
 	}
 	for i, tok := range v.Tokens {
 		if tok == "" {
@@ -87,6 +91,7 @@ func New(v *Vocab) (*Tokenizer, error) {
 
 	switch v.Model {
 	case ModelSPM:
+		t.spmPairs = spmPairSet(t.tokens)
 		for b := range 256 {
 			t.byteToken[b] = noTokenID
 			if id, ok := t.index[fmt.Sprintf("<0x%02X>", b)]; ok {

@@ -66,7 +66,7 @@ func computeFlags(r rune) cptFlags {
 		f = flagMark
 	case unicode.Is(unicode.Z, r):
 		f = flagSeparator
-	case unicode.Is(unicode.C, r): // Cc, Cf, Co, Cs
+	case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs): // unicode.C would include Cn
 		f = flagControl
 	default:
 		f = flagUndefined
