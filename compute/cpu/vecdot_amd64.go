@@ -41,6 +41,12 @@ func dotF16Rows(dst []float32, w []byte, stride int, x []byte, n int)
 func dotBF16Rows(dst []float32, w []byte, stride int, x []byte, n int)
 
 //go:noescape
+func dotQ2_KRows(dst []float32, w []byte, stride int, x []byte, nb int)
+
+//go:noescape
+func dotQ3_KRows(dst []float32, w []byte, stride int, x []byte, nb int)
+
+//go:noescape
 func dotQ4_KRows(dst []float32, w []byte, stride int, x []byte, nb int)
 
 //go:noescape
@@ -48,6 +54,15 @@ func dotQ5_KRows(dst []float32, w []byte, stride int, x []byte, nb int)
 
 //go:noescape
 func dotQ6_KRows(dst []float32, w []byte, stride int, x []byte, nb int)
+
+//go:noescape
+func dotQ4_1Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, groups int)
+
+//go:noescape
+func dotQ5_0Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, groups int)
+
+//go:noescape
+func dotQ5_1Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, groups int)
 
 // addAsmKernels swaps in the assembly row loops this CPU can run.
 func addAsmKernels(ks map[ggml.Type]*kernel) {
@@ -82,11 +97,16 @@ func addAsmKernels(ks map[ggml.Type]*kernel) {
 		k.asm = name
 		k.rows = superRows(loop, t.TypeSize())
 	}
+	setK(ggml.Q2_K, "dotQ2_KRows", dotQ2_KRows)
+	setK(ggml.Q3_K, "dotQ3_KRows", dotQ3_KRows)
 	setK(ggml.Q4_K, "dotQ4_KRows", dotQ4_KRows)
 	setK(ggml.Q5_K, "dotQ5_KRows", dotQ5_KRows)
 	setK(ggml.Q6_K, "dotQ6_KRows", dotQ6_KRows)
 	set(ggml.Q8_0, "dotQ8_0Rows", dotQ8_0Rows, q8_0Len, false)
 	set(ggml.Q4_0, "dotQ4_0Rows", dotQ4_0Rows, q4_0Len, true)
+	set(ggml.Q4_1, "dotQ4_1Rows", dotQ4_1Rows, q4_1Len, true)
+	set(ggml.Q5_0, "dotQ5_0Rows", dotQ5_0Rows, q5_0Len, true)
+	set(ggml.Q5_1, "dotQ5_1Rows", dotQ5_1Rows, q5_1Len, true)
 }
 
 // superLoop is the signature of the K-quant assembly row loops: nb

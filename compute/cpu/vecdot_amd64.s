@@ -207,3 +207,205 @@ q40rowdone:
 q40done:
 	VZEROUPPER
 	RET
+
+// GROUPEND applies d_w·d_x (weight scales gathered in pair order from
+// SI+0, blocks bl bytes apart; activation scales at 0(R8)) to the block
+// sums in Y0 and adds them to Y13.
+#define GROUPEND(bl) \
+	GATHER8HP(0, bl, X10, Y10); \
+	VMULPS      (R8), Y10, Y10; \
+	VCVTDQ2PS   Y0, Y0; \
+	VFMADD231PS Y10, Y0, Y13
+
+// MINTERM adds m_w·s_x: weight minimums gathered in pair order from SI+2,
+// activation s at 32(R8).
+#define MINTERM(bl) \
+	GATHER8HP(2, bl, X11, Y11); \
+	VFMADD231PS 32(R8), Y11, Y13
+
+// Q4_1 pair: as Q4_0_PAIR with nibbles 4 bytes into 20-byte blocks.
+#define Q4_1_PAIR(woff, xoff, R) \
+	VMOVDQU     (woff+4)(SI), X8; \
+	VINSERTI128 $1, (woff+24)(SI), Y8, Y8; \
+	VPSRLW      $4, Y8, Y9; \
+	VPAND       Y15, Y8, Y8; \
+	VPAND       Y15, Y9, Y9; \
+	VPMADDUBSW  xoff(DI), Y8, Y8; \
+	VPMADDUBSW  (xoff+32)(DI), Y9, Y9; \
+	VPADDW      Y9, Y8, Y8; \
+	VPMADDWD    Y14, Y8, R
+
+// PAIRSETUP is ROWSETUP plus the 0x0F byte mask in Y15.
+#define PAIRSETUP \
+	ROWSETUP; \
+	MOVL         $0x0f0f0f0f, AX; \
+	VMOVD        AX, X15; \
+	VPBROADCASTD X15, Y15
+
+// func dotQ4_1Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, groups int)
+TEXT ·dotQ4_1Rows(SB), NOSPLIT, $0-112
+	PAIRSETUP
+	TESTQ R10, R10
+	JZ    q41done
+
+q41row:
+	ROWSTART
+	TESTQ CX, CX
+	JZ    q41rowdone
+
+q41group:
+	Q4_1_PAIR(0, 0, Y0)
+	Q4_1_PAIR(40, 64, Y1)
+	Q4_1_PAIR(80, 128, Y2)
+	Q4_1_PAIR(120, 192, Y3)
+	REDUCE4
+	GROUPEND(20)
+	MINTERM(20)
+	ADDQ $160, SI
+	ADDQ $256, DI
+	ADDQ $64, R8
+	DECQ CX
+	JNZ  q41group
+
+q41rowdone:
+	HSUMSTORE
+	ADDQ $4, DX
+	ADDQ R12, R11
+	DECQ R10
+	JNZ  q41row
+
+q41done:
+	VZEROUPPER
+	RET
+
+// Fifth-bit expansion for Q5_0/Q5_1 pairs. The two blocks' 32-bit qh words
+// are broadcast as one qword (A in bytes 0..3, B in 4..7 of each lane);
+// q5lo picks the bytes holding bits 0..15 (A in the low lane, B in the
+// high lane), q5hi those holding bits 16..31, and q5bit selects bit i%8 of
+// byte i.
+DATA q5lo<>+0(SB)/8, $0x0000000000000000
+DATA q5lo<>+8(SB)/8, $0x0101010101010101
+DATA q5lo<>+16(SB)/8, $0x0404040404040404
+DATA q5lo<>+24(SB)/8, $0x0505050505050505
+GLOBL q5lo<>(SB), RODATA|NOPTR, $32
+DATA q5hi<>+0(SB)/8, $0x0202020202020202
+DATA q5hi<>+8(SB)/8, $0x0303030303030303
+DATA q5hi<>+16(SB)/8, $0x0606060606060606
+DATA q5hi<>+24(SB)/8, $0x0707070707070707
+GLOBL q5hi<>(SB), RODATA|NOPTR, $32
+DATA q5bit<>+0(SB)/8, $0x8040201008040201
+DATA q5bit<>+8(SB)/8, $0x8040201008040201
+DATA q5bit<>+16(SB)/8, $0x8040201008040201
+DATA q5bit<>+24(SB)/8, $0x8040201008040201
+GLOBL q5bit<>(SB), RODATA|NOPTR, $32
+
+// Q5SETUP is PAIRSETUP plus the fifth-bit constants: Y4 q5lo, Y5 q5hi,
+// Y6 q5bit, Y7 bytes of 0x10.
+#define Q5SETUP \
+	PAIRSETUP; \
+	VMOVDQU      q5lo<>(SB), Y4; \
+	VMOVDQU      q5hi<>(SB), Y5; \
+	VMOVDQU      q5bit<>(SB), Y6; \
+	MOVL         $0x10101010, AX; \
+	VMOVD        AX, X7; \
+	VPBROADCASTD X7, Y7
+
+// Q5_PAIR: blocks of bl bytes at woff and woff+bl with qh at +qh and the
+// nibbles at +qs; the 5-bit quants are used unsigned (0..31).
+#define Q5_PAIR(woff, bl, qh, qs, xoff, R) \
+	VMOVD        (woff+qh)(SI), X10; \
+	VPINSRD      $1, (woff+bl+qh)(SI), X10, X10; \
+	VPBROADCASTQ X10, Y10; \
+	VPSHUFB      Y4, Y10, Y11; \
+	VPSHUFB      Y5, Y10, Y10; \
+	VPAND        Y6, Y11, Y11; \
+	VPCMPEQB     Y6, Y11, Y11; \
+	VPAND        Y7, Y11, Y11; \
+	VPAND        Y6, Y10, Y10; \
+	VPCMPEQB     Y6, Y10, Y10; \
+	VPAND        Y7, Y10, Y10; \
+	VMOVDQU      (woff+qs)(SI), X8; \
+	VINSERTI128  $1, (woff+bl+qs)(SI), Y8, Y8; \
+	VPSRLW       $4, Y8, Y9; \
+	VPAND        Y15, Y8, Y8; \
+	VPAND        Y15, Y9, Y9; \
+	VPOR         Y11, Y8, Y8; \
+	VPOR         Y10, Y9, Y9; \
+	VPMADDUBSW   xoff(DI), Y8, Y8; \
+	VPMADDUBSW   (xoff+32)(DI), Y9, Y9; \
+	VPADDW       Y9, Y8, Y8; \
+	VPMADDWD     Y14, Y8, R
+
+// func dotQ5_0Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, groups int)
+TEXT ·dotQ5_0Rows(SB), NOSPLIT, $0-112
+	Q5SETUP
+	TESTQ R10, R10
+	JZ    q50done
+
+q50row:
+	ROWSTART
+	TESTQ CX, CX
+	JZ    q50rowdone
+
+q50group:
+	Q5_PAIR(0, 22, 2, 6, 0, Y0)
+	Q5_PAIR(44, 22, 2, 6, 64, Y1)
+	Q5_PAIR(88, 22, 2, 6, 128, Y2)
+	Q5_PAIR(132, 22, 2, 6, 192, Y3)
+	REDUCE4
+	VMOVDQU 32(R8), Y1
+	VPSLLD  $4, Y1, Y1
+	VPSUBD  Y1, Y0, Y0
+	GROUPEND(22)
+	ADDQ    $176, SI
+	ADDQ    $256, DI
+	ADDQ    $64, R8
+	DECQ    CX
+	JNZ     q50group
+
+q50rowdone:
+	HSUMSTORE
+	ADDQ $4, DX
+	ADDQ R12, R11
+	DECQ R10
+	JNZ  q50row
+
+q50done:
+	VZEROUPPER
+	RET
+
+// func dotQ5_1Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, groups int)
+TEXT ·dotQ5_1Rows(SB), NOSPLIT, $0-112
+	Q5SETUP
+	TESTQ R10, R10
+	JZ    q51done
+
+q51row:
+	ROWSTART
+	TESTQ CX, CX
+	JZ    q51rowdone
+
+q51group:
+	Q5_PAIR(0, 24, 4, 8, 0, Y0)
+	Q5_PAIR(48, 24, 4, 8, 64, Y1)
+	Q5_PAIR(96, 24, 4, 8, 128, Y2)
+	Q5_PAIR(144, 24, 4, 8, 192, Y3)
+	REDUCE4
+	GROUPEND(24)
+	MINTERM(24)
+	ADDQ $192, SI
+	ADDQ $256, DI
+	ADDQ $64, R8
+	DECQ CX
+	JNZ  q51group
+
+q51rowdone:
+	HSUMSTORE
+	ADDQ $4, DX
+	ADDQ R12, R11
+	DECQ R10
+	JNZ  q51row
+
+q51done:
+	VZEROUPPER
+	RET

@@ -373,3 +373,190 @@ q6krowdone:
 q6kdone:
 	VZEROUPPER
 	RET
+
+// Q2_K: 16 groups of 16 elements, each with a 4-bit scale (low nibble of
+// scales[g]) and a 4-bit min (high nibble). Half h (128 elements) takes its
+// 2-bit quants from qs[32h:32h+32], group s of the half from bits 2s, 2s+1,
+// with scales 8h+2s and 8h+2s+1.
+
+// Q2K_GROUP multiplies the 2-bit quants at bit sh of Y5 with the 32
+// activations at xoff(DI), scales them (pair mask r on Y3) into Y4.
+#define Q2K_GROUP(sh, r, xoff) \
+	VPSRLW     $sh, Y5, Y6; \
+	VPAND      Y15, Y6, Y6; \
+	VPMADDUBSW xoff(DI), Y6, Y6; \
+	VPSHUFB    pairbcast<>+(32*r)(SB), Y3, Y10; \
+	VPMADDWD   Y10, Y6, Y6; \
+	VPADDD     Y6, Y4, Y4
+
+// func dotQ2_KRows(dst []float32, w []byte, stride int, x []byte, nb int)
+TEXT ·dotQ2_KRows(SB), NOSPLIT, $0-88
+	KSETUP
+	MOVL         $0x03030303, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+	TESTQ        R10, R10
+	JZ           q2kdone
+
+q2krow:
+	KROWSTART
+	TESTQ CX, CX
+	JZ    q2krowdone
+
+q2kblock:
+	// Y2 = 8 int32 Σ min_g·bsum_g; Y11 = the 16 scales as int16.
+	VMOVDQU   (SI), X0
+	VPSRLW    $4, X0, X1
+	VPAND     X14, X0, X0
+	VPAND     X14, X1, X1
+	VPMOVZXBW X1, Y2
+	VPMADDWD  260(DI), Y2, Y2
+	VPMOVZXBW X0, Y11
+	VPXOR     Y4, Y4, Y4
+	VPERMQ    $0x44, Y11, Y3
+	VMOVDQU   16(SI), Y5
+	Q2K_GROUP(0, 0, 4)
+	Q2K_GROUP(2, 1, 36)
+	Q2K_GROUP(4, 2, 68)
+	Q2K_GROUP(6, 3, 100)
+	VPERMQ    $0xee, Y11, Y3
+	VMOVDQU   48(SI), Y5
+	Q2K_GROUP(0, 0, 132)
+	Q2K_GROUP(2, 1, 164)
+	Q2K_GROUP(4, 2, 196)
+	Q2K_GROUP(6, 3, 228)
+	KSCALE2(80)
+	ADDQ      $84, SI
+	ADDQ      $292, DI
+	DECQ      CX
+	JNZ       q2kblock
+
+q2krowdone:
+	KROWEND
+	JNZ q2krow
+
+q2kdone:
+	VZEROUPPER
+	RET
+
+// Q3_K: the layout of Q2_K's quants (2 bits from qs, half h, group s) plus
+// a high bit, bit 4h+s of hmask[l] for element l of the group; the value is
+// q2 − 4 when that bit is clear, q2 when set. So u = q2 + 4·bit (0..7) is
+// used unsigned and −4·Σ_g scale_g·bsum_g corrects it. Sixteen 6-bit
+// scales, biased by 32, one per 16 elements.
+
+// Q3K_GROUP: u from bit sh of the quants in Y5 and the hmask bit moved to
+// bit 2 by HOP $hn on Y9; scaled with pair mask r on Y3 into Y4.
+#define Q3K_GROUP(sh, HOP, hn, r, xoff) \
+	VPSRLW     $sh, Y5, Y6; \
+	VPAND      Y15, Y6, Y6; \
+	HOP        $hn, Y9, Y7; \
+	VPAND      Y14, Y7, Y7; \
+	VPOR       Y7, Y6, Y6; \
+	VPMADDUBSW xoff(DI), Y6, Y6; \
+	VPSHUFB    pairbcast<>+(32*r)(SB), Y3, Y10; \
+	VPMADDWD   Y10, Y6, Y6; \
+	VPADDD     Y6, Y4, Y4
+
+// func dotQ3_KRows(dst []float32, w []byte, stride int, x []byte, nb int)
+TEXT ·dotQ3_KRows(SB), NOSPLIT, $0-88
+	KSETUP
+	MOVL         $0x03030303, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x04040404, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+	TESTQ        R10, R10
+	JZ           q3kdone
+
+q3krow:
+	KROWSTART
+	TESTQ CX, CX
+	JZ    q3krowdone
+
+q3kblock:
+	// Decode the 16 scales (ggml's q3_K packing) into X0 bytes, unbiased.
+	MOVL    96(SI), AX
+	MOVL    100(SI), BX
+	MOVL    104(SI), R8
+	MOVL    AX, R9
+	SHRL    $4, R9
+	ANDL    $0x0f0f0f0f, R9
+	MOVL    R8, R14
+	SHRL    $4, R14
+	ANDL    $0x03030303, R14
+	SHLL    $4, R14
+	ORL     R14, R9
+	VMOVD   R9, X1
+	MOVL    BX, R9
+	SHRL    $4, R9
+	ANDL    $0x0f0f0f0f, R9
+	MOVL    R8, R14
+	SHRL    $6, R14
+	ANDL    $0x03030303, R14
+	SHLL    $4, R14
+	ORL     R14, R9
+	VPINSRD $1, R9, X1, X1
+	ANDL    $0x0f0f0f0f, AX
+	MOVL    R8, R14
+	ANDL    $0x03030303, R14
+	SHLL    $4, R14
+	ORL     R14, AX
+	ANDL    $0x0f0f0f0f, BX
+	MOVL    R8, R14
+	SHRL    $2, R14
+	ANDL    $0x03030303, R14
+	SHLL    $4, R14
+	ORL     R14, BX
+	VMOVD   AX, X0
+	VPINSRD $1, BX, X0, X0
+	VPUNPCKLQDQ X1, X0, X0
+	MOVL    $0x20202020, AX
+	VMOVD   AX, X1
+	VPBROADCASTD X1, X1
+	VPSUBB  X1, X0, X0
+
+	// Y11 = scales as int16; Y2 = 4·Σ scale_g·bsum_g.
+	VPMOVSXBW X0, Y11
+	VPMADDWD  260(DI), Y11, Y2
+	VPSLLD    $2, Y2, Y2
+	VPXOR     Y4, Y4, Y4
+	VMOVDQU   (SI), Y9
+	VPERMQ    $0x44, Y11, Y3
+	VMOVDQU   32(SI), Y5
+	Q3K_GROUP(0, VPSLLW, 2, 0, 4)
+	Q3K_GROUP(2, VPSLLW, 1, 1, 36)
+	Q3K_GROUP(4, VPSRLW, 0, 2, 68)
+	Q3K_GROUP(6, VPSRLW, 1, 3, 100)
+	VPERMQ    $0xee, Y11, Y3
+	VMOVDQU   64(SI), Y5
+	Q3K_GROUP(0, VPSRLW, 2, 0, 132)
+	Q3K_GROUP(2, VPSRLW, 3, 1, 164)
+	Q3K_GROUP(4, VPSRLW, 4, 2, 196)
+	Q3K_GROUP(6, VPSRLW, 5, 3, 228)
+	VPSUBD    Y2, Y4, Y4
+
+	// Y13 += cvt(Y4)·d·d_x
+	MOVWLZX      108(SI), AX
+	VMOVD        AX, X5
+	VCVTPH2PS    X5, X5
+	VMULSS       (DI), X5, X5
+	VBROADCASTSS X5, Y6
+	VCVTDQ2PS    Y4, Y4
+	VFMADD231PS  Y6, Y4, Y13
+	ADDQ         $110, SI
+	ADDQ         $292, DI
+	DECQ         CX
+	JNZ          q3kblock
+
+q3krowdone:
+	KROWEND
+	JNZ q3krow
+
+q3kdone:
+	VZEROUPPER
+	RET
