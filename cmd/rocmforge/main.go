@@ -17,8 +17,9 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"inspect": {"print a GGUF file's metadata and tensor table", runInspect},
-		"logits":  {"print a model's logits for token ids as JSON", runLogits},
+		"inspect":  {"print a GGUF file's metadata and tensor table", runInspect},
+		"logits":   {"print a model's logits for token ids as JSON", runLogits},
+		"tokenize": {"print the token ids and pieces of a text", runTokenize},
 	}
 }
 
