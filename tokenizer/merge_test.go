@@ -9,7 +9,8 @@ import (
 )
 
 // referenceTokenizer builds vocab's tokenizer the literal llama.cpp way: one
-// heap per word (no linear scan) and SPM text merged as a single chain.
+// heap per word (no linear scan), SPM text merged as a single chain and
+// every SPM candidate looked up by its text.
 func referenceTokenizer(t *testing.T, vocab string) *Tokenizer {
 	t.Helper()
 	loadVocab(t, vocab) // skips when the vocabulary is missing
@@ -23,7 +24,7 @@ func referenceTokenizer(t *testing.T, vocab string) *Tokenizer {
 		t.Fatal(err)
 	}
 	tok.linearMergeMax = 0
-	tok.spmPairs = nil
+	tok.spmPairs, tok.spmUnits, tok.spmMerge = nil, nil, nil
 	return tok
 }
 

@@ -18,13 +18,58 @@ type spmSession struct {
 func (s *spmSession) pair(l, r int32) (candidate, bool) {
 	sl, sr := &s.syms[l], &s.syms[r]
 	size := sl.n + sr.n
-	// Adjacent symbols are contiguous in buf; the map lookup with a
-	// converted byte slice does not allocate.
-	id, ok := s.t.index[string(s.buf[sl.start:sl.start+size])]
+	var id int32
+	var ok bool
+	if sl.id >= 0 && sr.id >= 0 && s.t.spmMerge != nil {
+		id, ok = s.t.spmMerge[pairKey(sl.id, sr.id)]
+	} else {
+		// Adjacent symbols are contiguous in buf; the map lookup with a
+		// converted byte slice does not allocate.
+		id, ok = s.t.index[string(s.buf[sl.start:sl.start+size])]
+	}
 	if !ok {
 		return candidate{}, false
 	}
 	return candidate{prio: s.t.score(id), left: l, right: r, size: size, result: id}, true
+}
+
+// spmTables precomputes what SPM merging looks up: the token of each
+// single-unit token, keyed by its packed bytes, and for every token that
+// splits at a unit boundary into two tokens, that pair. With them a merge
+// candidate between two symbols that are tokens (nearly always) is one
+// integer-keyed lookup instead of hashing the concatenated text; the answer
+// is the same, because the concatenation of two tokens is a token exactly
+// when some split of that token gives the pair.
+func spmTables(tokens []string, index map[string]int32) (units map[uint32]int32, merges map[uint64]int32) {
+	units = make(map[uint32]int32)
+	merges = make(map[uint64]int32)
+	for id, tok := range tokens {
+		if n := utf8Len(tok[0]); n == len(tok) {
+			units[unitKey([]byte(tok))] = int32(id)
+		}
+		for off := utf8Len(tok[0]); off < len(tok); off += utf8Len(tok[off]) {
+			a, okA := index[tok[:off]]
+			b, okB := index[tok[off:]]
+			if okA && okB {
+				merges[pairKey(a, b)] = int32(id)
+			}
+		}
+	}
+	return units, merges
+}
+
+// unitToken returns the token of one unit, or -1.
+func (s *spmSession) unitToken(u []byte) int32 {
+	if s.t.spmUnits != nil && len(u) == utf8Len(u[0]) {
+		if id, ok := s.t.spmUnits[unitKey(u)]; ok {
+			return id
+		}
+		return noTokenID
+	}
+	if id, ok := s.t.index[string(u)]; ok { // a unit cut short by the end of the text
+		return id
+	}
+	return noTokenID
 }
 
 // unitKey packs one SPM unit (at most 4 bytes) for the pair set.
@@ -104,12 +149,8 @@ func (s *spmSession) encodePiece(out []int32, start, end int) []int32 {
 	syms := s.syms[:0]
 	for off := start; off < end; {
 		n := min(utf8Len(buf[off]), end-off)
-		id, ok := s.t.index[string(buf[off:off+n])]
-		if !ok {
-			id = noTokenID
-		}
 		i := int32(len(syms))
-		syms = append(syms, symbol{start: int32(off), n: int32(n), prev: i - 1, next: i + 1, id: id})
+		syms = append(syms, symbol{start: int32(off), n: int32(n), prev: i - 1, next: i + 1, id: s.unitToken(buf[off : off+n])})
 		off += n
 	}
 	syms[len(syms)-1].next = -1

@@ -40,6 +40,8 @@ type Tokenizer struct {
 
 	byteToken [256]int32          // SPM: the <0xNN> token of each byte, -1 if none
 	spmPairs  map[uint64]struct{} // SPM: adjacent units that occur inside a token
+	spmUnits  map[uint32]int32    // SPM: single-unit tokens by packed bytes
+	spmMerge  map[uint64]int32    // SPM: token pair -> the token that is their concatenation
 
 	linearMergeMax int // words up to this many symbols merge by scanning (tests vary it)
 
@@ -92,6 +94,7 @@ func New(v *Vocab) (*Tokenizer, error) {
 	switch v.Model {
 	case ModelSPM:
 		t.spmPairs = spmPairSet(t.tokens)
+		t.spmUnits, t.spmMerge = spmTables(t.tokens, t.index)
 		for b := range 256 {
 			t.byteToken[b] = noTokenID
 			if id, ok := t.index[fmt.Sprintf("<0x%02X>", b)]; ok {
