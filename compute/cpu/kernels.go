@@ -10,28 +10,35 @@ import (
 type kernel struct {
 	w, x ggml.Type // weight type and activation (vec_dot) type
 
-	// quant writes one F32 activation row as x-type blocks (GGML layout).
+	// quant writes one F32 activation row as x-type blocks (GGML layout);
+	// it is the definition, in pure Go.
 	quant func(dst []byte, src []float32)
 	// dot is the pure-Go vec_dot of one weight row and one activation row.
 	dot func(k int, w, x []byte) float32
-	// prep, when set, derives from x.q the activation layout and side data
-	// the assembly loop reads (x.p, x.aux; sized by side).
-	prep func(x *xrow)
-	// side is the length of x.p and x.aux for a row of k elements.
-	side func(k int) (p, aux int)
+	// load prepares everything rows reads from one activation row: x.q
+	// (the quant result, maybe from faster code) and, for the assembly
+	// loops, the layouts and side data sized by side.
+	load func(x *xrow, src []float32)
+	// side sizes the extra buffers of an xrow for a row of k elements; nil
+	// means none.
+	side func(k int) sides
 	// rows computes dst[r] = dot(w[r*stride:], x) for every r < len(dst).
 	rows func(dst []float32, w []byte, stride int, x *xrow, k int)
 	// asm names the assembly row loop in use ("" for the pure-Go one).
 	asm string
 }
 
-// xrow is one quantized activation row: q in GGML layout and, for kernels
-// with prep, the layout and side data the assembly reads.
+// xrow is one quantized activation row: q in GGML layout and, for the
+// assembly loops, the layout and side data they read.
 type xrow struct {
-	q   []byte
-	p   []byte
-	aux []float32
+	q    []byte
+	p    []byte
+	aux  []float32
+	sums []int32
 }
+
+// sides are the lengths of an xrow's extra buffers.
+type sides struct{ p, aux, sums int }
 
 // goKernels is the pure-Go kernel of every weight type MatMul supports.
 func goKernels() map[ggml.Type]*kernel {
@@ -52,8 +59,14 @@ func goKernels() map[ggml.Type]*kernel {
 	}
 	for _, k := range ks {
 		k.rows = goRows(k.dot)
+		k.load = quantLoad(k.quant)
 	}
 	return ks
+}
+
+// quantLoad is the load of the pure-Go kernels: just the quantizer.
+func quantLoad(quant func(dst []byte, src []float32)) func(*xrow, []float32) {
+	return func(x *xrow, src []float32) { quant(x.q, src) }
 }
 
 // goRows is the row loop over a pure-Go dot product.

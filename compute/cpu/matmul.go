@@ -70,21 +70,25 @@ func (j *matmulJob) do(lo, hi int) {
 // quantizeActivations quantizes the n rows of x for kernel kn into the
 // backend's scratch (grown as needed, reused across calls) and returns them.
 func (b *Backend) quantizeActivations(kn *kernel, x []float32, n, k int) []xrow {
-	qLen, _ := kn.x.RowSize(int64(k)) // k is whole blocks: CheckMatMul checked w
-	var pLen, auxLen int
+	rl, _ := kn.x.RowSize(int64(k)) // k is whole blocks: CheckMatMul checked w
+	qLen := int(rl)
+	var sd sides
 	if kn.side != nil {
-		pLen, auxLen = kn.side(k)
+		sd = kn.side(k)
 	}
 	s := &b.scratch
-	s.q = grow(s.q, n*int(qLen))
-	s.p = grow(s.p, n*pLen)
-	s.aux = grow(s.aux, n*auxLen)
+	s.q = grow(s.q, n*qLen)
+	s.p = grow(s.p, n*sd.p)
+	s.aux = grow(s.aux, n*sd.aux)
+	s.sums = grow(s.sums, n*sd.sums)
 	s.rows = grow(s.rows, n)
 	for i := range n {
-		r := &s.rows[i]
-		r.q = s.q[i*int(qLen) : (i+1)*int(qLen)]
-		r.p = s.p[i*pLen : (i+1)*pLen]
-		r.aux = s.aux[i*auxLen : (i+1)*auxLen]
+		s.rows[i] = xrow{
+			q:    s.q[i*qLen : (i+1)*qLen],
+			p:    s.p[i*sd.p : (i+1)*sd.p],
+			aux:  s.aux[i*sd.aux : (i+1)*sd.aux],
+			sums: s.sums[i*sd.sums : (i+1)*sd.sums],
+		}
 	}
 	q := &b.qj
 	*q = quantJob{kn: kn, x: x, k: k, rows: s.rows[:n]}
@@ -103,11 +107,7 @@ type quantJob struct {
 
 func (j *quantJob) do(lo, hi int) {
 	for i := lo; i < hi; i++ {
-		r := &j.rows[i]
-		j.kn.quant(r.q, j.x[i*j.k:(i+1)*j.k])
-		if j.kn.prep != nil {
-			j.kn.prep(r)
-		}
+		j.kn.load(&j.rows[i], j.x[i*j.k:(i+1)*j.k])
 	}
 }
 
@@ -115,6 +115,7 @@ func (j *quantJob) do(lo, hi int) {
 type scratch struct {
 	q, p []byte
 	aux  []float32
+	sums []int32
 	rows []xrow
 }
 

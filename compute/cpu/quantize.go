@@ -51,7 +51,11 @@ func quantizeQ8_1(dst []byte, src []float32) {
 func q8Scale(x []float32) (d, id float32) {
 	var amax float32
 	for _, v := range x {
-		amax = max(amax, abs32(v))
+		// Not the max builtin: its NaN and ±0 handling costs half the
+		// quantizer's time.
+		if a := abs32(v); a > amax {
+			amax = a
+		}
 	}
 	d = amax / 127
 	if amax != 0 {
@@ -64,11 +68,19 @@ func q8Scale(x []float32) (d, id float32) {
 func q8Round(q []byte, x []float32, id float32) int32 {
 	var sum int32
 	for i, v := range x {
-		r := int32(math.RoundToEven(float64(v * id)))
+		r := roundEven(v * id)
 		q[i] = byte(int8(r))
 		sum += r
 	}
 	return sum
+}
+
+// roundEven rounds v to the nearest integer, ties to even, for |v| < 2^22
+// (quantizer inputs are at most 127.x). Adding 1.5·2^23 leaves the integer
+// in the low mantissa bits, rounded by the float32 addition itself: the
+// trick of ggml's nearest_int, and much cheaper than math.RoundToEven.
+func roundEven(v float32) int32 {
+	return int32(math.Float32bits(v+12582912)&0x7fffff) - 0x400000
 }
 
 // quantizeQ8_K is ggml's quantize_row_q8_K_ref: per super-block of 256,
@@ -92,7 +104,7 @@ func quantizeQ8_K(dst []byte, src []float32) {
 		iscale := -127 / mx
 		q := y[4 : 4+qkK]
 		for i, v := range x {
-			r := min(127, int32(math.RoundToEven(float64(iscale*v))))
+			r := min(127, roundEven(iscale*v))
 			q[i] = byte(int8(r))
 		}
 		for g := range qkK / 16 {
@@ -129,3 +141,15 @@ func quantizeF32(dst []byte, src []float32) {
 }
 
 func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }
+
+// widen writes the float32 value of each f16 or bf16 in src to dst.
+func widen(dst []float32, src []byte, t ggml.Type) {
+	for i := range dst {
+		h := binary.LittleEndian.Uint16(src[2*i:])
+		if t == ggml.F16 {
+			dst[i] = ggml.FP16ToFP32(h)
+		} else {
+			dst[i] = math.Float32frombits(uint32(h) << 16)
+		}
+	}
+}

@@ -3,7 +3,6 @@
 package cpu
 
 import (
-	"encoding/binary"
 	"math"
 
 	"golang.org/x/sys/cpu"
@@ -64,6 +63,15 @@ func dotQ5_0Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, g
 //go:noescape
 func dotQ5_1Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, groups int)
 
+//go:noescape
+func quantizeQ8_0AVX2(dst []byte, sums []int32, src []float32, nb int)
+
+//go:noescape
+func quantizeQ8_1AVX2(dst []byte, src []float32, nb int)
+
+//go:noescape
+func roundF16AVX2(q []byte, wide []float32, src []float32, n int)
+
 // addAsmKernels swaps in the assembly row loops this CPU can run.
 func addAsmKernels(ks map[ggml.Type]*kernel) {
 	if !asmSupported() {
@@ -72,26 +80,16 @@ func addAsmKernels(ks map[ggml.Type]*kernel) {
 	set := func(t ggml.Type, name string, loop blockLoop, wlen int, pairs bool) {
 		k := ks[t]
 		k.asm = name
-		xlen := k.x.TypeSize()
-		k.prep = prepFor(k.x, pairs)
-		k.side = sideBlocks
-		if pairs {
-			k.side = sidePairs
-		}
-		k.rows = groupedRows(k.dot, loop, wlen, xlen, pairs)
+		k.load = blockLoad(k.x, pairs)
+		k.side = blockSides(pairs)
+		k.rows = groupedRows(k.dot, loop, wlen, k.x.TypeSize(), pairs)
 	}
-	setFloat := func(t ggml.Type, name string, loop floatLoop) {
-		k := ks[t]
-		k.asm = name
-		k.rows = floatRows(k.dot, loop, t.TypeSize(), t != ggml.F32)
-		if t != ggml.F32 {
-			k.prep = widenX(t)
-			k.side = func(k int) (p, aux int) { return 4 * k, 0 }
-		}
-	}
-	setFloat(ggml.F32, "dotF32Rows", dotF32Rows)
-	setFloat(ggml.F16, "dotF16Rows", dotF16Rows)
-	setFloat(ggml.BF16, "dotBF16Rows", dotBF16Rows)
+	set(ggml.Q8_0, "dotQ8_0Rows", dotQ8_0Rows, q8_0Len, false)
+	set(ggml.Q4_0, "dotQ4_0Rows", dotQ4_0Rows, q4_0Len, true)
+	set(ggml.Q4_1, "dotQ4_1Rows", dotQ4_1Rows, q4_1Len, true)
+	set(ggml.Q5_0, "dotQ5_0Rows", dotQ5_0Rows, q5_0Len, true)
+	set(ggml.Q5_1, "dotQ5_1Rows", dotQ5_1Rows, q5_1Len, true)
+
 	setK := func(t ggml.Type, name string, loop superLoop) {
 		k := ks[t]
 		k.asm = name
@@ -102,11 +100,92 @@ func addAsmKernels(ks map[ggml.Type]*kernel) {
 	setK(ggml.Q4_K, "dotQ4_KRows", dotQ4_KRows)
 	setK(ggml.Q5_K, "dotQ5_KRows", dotQ5_KRows)
 	setK(ggml.Q6_K, "dotQ6_KRows", dotQ6_KRows)
-	set(ggml.Q8_0, "dotQ8_0Rows", dotQ8_0Rows, q8_0Len, false)
-	set(ggml.Q4_0, "dotQ4_0Rows", dotQ4_0Rows, q4_0Len, true)
-	set(ggml.Q4_1, "dotQ4_1Rows", dotQ4_1Rows, q4_1Len, true)
-	set(ggml.Q5_0, "dotQ5_0Rows", dotQ5_0Rows, q5_0Len, true)
-	set(ggml.Q5_1, "dotQ5_1Rows", dotQ5_1Rows, q5_1Len, true)
+
+	// F32 activations need no conversion: the loop reads the row itself.
+	f32 := ks[ggml.F32]
+	f32.asm = "dotF32Rows"
+	f32.rows = floatRows(f32.dot, dotF32Rows, 4, false)
+	f32.load = func(x *xrow, src []float32) { x.q = f32Bytes(src) }
+	// F16 and BF16 activations are rounded, then widened back to float32
+	// (exactly) into x.aux, so the loops convert only the weights.
+	wide := func(k int) sides { return sides{aux: k} }
+	f16 := ks[ggml.F16]
+	f16.asm, f16.side = "dotF16Rows", wide
+	f16.rows = floatRows(f16.dot, dotF16Rows, 2, true)
+	f16.load = func(x *xrow, src []float32) {
+		n := len(src) &^ 7
+		roundF16AVX2(x.q, x.aux, src[:n], n)
+		quantizeF16(x.q[2*n:], src[n:])
+		widen(x.aux[n:], x.q[2*n:], ggml.F16)
+	}
+	bf16 := ks[ggml.BF16]
+	bf16.asm, bf16.side = "dotBF16Rows", wide
+	bf16.rows = floatRows(bf16.dot, dotBF16Rows, 2, true)
+	bf16.load = func(x *xrow, src []float32) {
+		quantizeBF16(x.q, src)
+		widen(x.aux, x.q, ggml.BF16)
+	}
+}
+
+// blockSides sizes the side data of blockLoad: 16 floats of aux per group
+// of 8 blocks, one quant sum per block, and with pairs k bytes of quants in
+// the pair layout.
+func blockSides(pairs bool) func(k int) sides {
+	return func(k int) sides {
+		nb := k / qk8
+		sd := sides{aux: nb / 8 * 16, sums: nb}
+		if pairs {
+			sd.p = nb / 8 * 8 * qk8
+		}
+		return sd
+	}
+}
+
+// blockLoad returns the load of an assembly loop over Q8_0 or Q8_1
+// activations. It quantizes with the AVX2 quantizer and fills x.aux: per
+// group of 8 blocks, the 8 block scales as float32, then 8 more values: Σq
+// as int32 bits for Q8_0 (the offset of Q4_0 and Q5_0), s as float32 for
+// Q8_1. With pairs it also fills x.p with the pair layout (for blocks A, B:
+// A[0:16] B[0:16] A[16:32] B[16:32]) and orders the aux lanes as the pair
+// loops' sums come out (0 2 4 6 1 3 5 7).
+func blockLoad(xt ggml.Type, pairs bool) func(x *xrow, src []float32) {
+	xl := xt.TypeSize()
+	qo := xl - qk8 // offset of the quants in a block
+	order := [8]int{0, 1, 2, 3, 4, 5, 6, 7}
+	if pairs {
+		order = [8]int{0, 2, 4, 6, 1, 3, 5, 7}
+	}
+	return func(x *xrow, src []float32) {
+		nb := len(src) / qk8
+		if xt == ggml.Q8_1 {
+			quantizeQ8_1AVX2(x.q[:nb*xl], src[:nb*qk8], nb)
+		} else {
+			quantizeQ8_0AVX2(x.q[:nb*xl], x.sums[:nb], src[:nb*qk8], nb)
+		}
+		for g := range len(x.aux) / 16 {
+			a := x.aux[16*g : 16*g+16]
+			for lane, i := range order {
+				b := 8*g + i
+				a[lane] = f16At(x.q[b*xl:])
+				if xt == ggml.Q8_1 {
+					a[8+lane] = f16At(x.q[b*xl+2:])
+				} else {
+					a[8+lane] = math.Float32frombits(uint32(x.sums[b]))
+				}
+			}
+		}
+		if !pairs {
+			return
+		}
+		for b := 0; b+1 < len(x.p)/qk8; b += 2 {
+			a, c := x.q[b*xl+qo:], x.q[(b+1)*xl+qo:]
+			p := x.p[b*qk8:]
+			copy(p[0:16], a[0:16])
+			copy(p[16:32], c[0:16])
+			copy(p[32:48], a[16:32])
+			copy(p[48:64], c[16:32])
+		}
+	}
 }
 
 // superLoop is the signature of the K-quant assembly row loops: nb
@@ -129,37 +208,25 @@ type floatLoop func(dst []float32, w []byte, stride int, x []byte, n int)
 
 // floatRows runs a float assembly loop over the first multiple of 8
 // elements of each row and adds the rest in Go. es is the weight element
-// size; with wide the loop reads the activations widened to f32 (x.p).
+// size; the loop reads float32 activations: x.q for F32 weights, or with
+// wide the f16/bf16-rounded ones widened into x.aux.
 func floatRows(dot func(k int, w, x []byte) float32, loop floatLoop, es int, wide bool) func([]float32, []byte, int, *xrow, int) {
 	return func(dst []float32, w []byte, stride int, x *xrow, k int) {
 		if len(dst) == 0 {
 			return
 		}
 		n := k &^ 7
-		xs := x.q[:n*es]
+		var xs []byte
 		if wide {
-			xs = x.p[:4*n]
+			xs = f32Bytes(x.aux[:n])
+		} else {
+			xs = x.q[:n*4]
 		}
 		loop(dst, w[:(len(dst)-1)*stride+n*es], stride, xs, n)
 		if k > n {
 			for r := range dst {
 				dst[r] += dot(k-n, w[r*stride+n*es:], x.q[n*es:])
 			}
-		}
-	}
-}
-
-// widenX returns the prep of the F16 and BF16 loops: x.p is x.q widened to
-// little-endian float32 (exactly: every f16 and bf16 value is a float32).
-func widenX(t ggml.Type) func(x *xrow) {
-	return func(x *xrow) {
-		for i := range len(x.q) / 2 {
-			h := binary.LittleEndian.Uint16(x.q[2*i:])
-			v := math.Float32frombits(uint32(h) << 16)
-			if t == ggml.F16 {
-				v = ggml.FP16ToFP32(h)
-			}
-			binary.LittleEndian.PutUint32(x.p[4*i:], math.Float32bits(v))
 		}
 	}
 }
@@ -197,60 +264,3 @@ func groupedRows(dot func(k int, w, x []byte) float32, loop blockLoop, wlen, xle
 	}
 }
 
-// sideBlocks sizes the side data of prepBlocks: 16 floats per 8 blocks.
-func sideBlocks(k int) (p, aux int) { return 0, k / qk8 / 8 * 16 }
-
-// sidePairs sizes the side data of prepPairs: k quant bytes and 16 floats
-// per 8 blocks.
-func sidePairs(k int) (p, aux int) { return k / qk8 / 8 * 8 * qk8, k / qk8 / 8 * 16 }
-
-// blockOrder is the lane order of the 8 block sums of a group: natural for
-// the Q8_0 loop, 0 2 4 6 1 3 5 7 after the pair loops' REDUCE4.
-var (
-	blockOrder = [8]int{0, 1, 2, 3, 4, 5, 6, 7}
-	pairOrder  = [8]int{0, 2, 4, 6, 1, 3, 5, 7}
-)
-
-// prepFor returns the prep of an assembly loop over activations of type xt
-// (Q8_0 or Q8_1). It fills x.aux: per group of 8 blocks, the 8 block scales
-// as float32, then 8 more values: Σq as int32 bits for Q8_0 (the offset of
-// Q4_0 and Q5_0), s as float32 for Q8_1. With pairs it also fills x.p with
-// the pair layout (for blocks A, B: A[0:16] B[0:16] A[16:32] B[16:32]) and
-// orders aux lanes as the pair loops' sums.
-func prepFor(xt ggml.Type, pairs bool) func(x *xrow) {
-	xl := xt.TypeSize()
-	qo := xl - qk8 // offset of the quants in a block
-	order := blockOrder
-	if pairs {
-		order = pairOrder
-	}
-	return func(x *xrow) {
-		groups := len(x.aux) / 16
-		for g := range groups {
-			for lane, i := range order {
-				b := x.q[(8*g+i)*xl:]
-				x.aux[16*g+lane] = f16At(b)
-				if xt == ggml.Q8_1 {
-					x.aux[16*g+8+lane] = f16At(b[2:])
-					continue
-				}
-				var s int32
-				for _, v := range b[qo:xl] {
-					s += int32(int8(v))
-				}
-				x.aux[16*g+8+lane] = math.Float32frombits(uint32(s))
-			}
-		}
-		if !pairs {
-			return
-		}
-		for b := 0; b < groups*8; b += 2 {
-			a, c := x.q[b*xl+qo:], x.q[(b+1)*xl+qo:]
-			p := x.p[b*qk8:]
-			copy(p[0:16], a[0:16])
-			copy(p[16:32], c[0:16])
-			copy(p[32:48], a[16:32])
-			copy(p[48:64], c[16:32])
-		}
-	}
-}

@@ -215,10 +215,10 @@ func TestVecDotAsm(t *testing.T) {
 func xrowFor(t testing.TB, kn *kernel, src []float32) *xrow {
 	t.Helper()
 	x := &xrow{q: quantizeRow(t, kn, src)}
-	if kn.prep != nil {
-		p, aux := kn.side(len(src))
-		x.p, x.aux = make([]byte, p), make([]float32, aux)
-		kn.prep(x)
+	if kn.side != nil {
+		sd := kn.side(len(src))
+		x.p, x.aux, x.sums = make([]byte, sd.p), make([]float32, sd.aux), make([]int32, sd.sums)
 	}
+	kn.load(x, src)
 	return x
 }
