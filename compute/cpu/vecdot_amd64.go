@@ -263,4 +263,3 @@ func groupedRows(dot func(k int, w, x []byte) float32, loop blockLoop, wlen, xle
 		}
 	}
 }
-
