@@ -1,8 +1,10 @@
 package tokenizer
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -231,6 +233,40 @@ func TestWordPiece(t *testing.T) {
 	lower, _ := tok.Encode("hello, world!", false, false)
 	if !equalIDs(ids[1:len(ids)-1], lower) {
 		t.Fatalf("case and accents not normalized: %s vs %s", describe(tok, ids), describe(tok, lower))
+	}
+}
+
+// TestConcurrentEncode: one Tokenizer used from several goroutines gives
+// the same ids as sequential use.
+func TestConcurrentEncode(t *testing.T) {
+	rng := newRand(t)
+	tok := loadVocab(t, "ggml-vocab-gpt-2")
+	texts := make([]string, 64)
+	want := make([][]int32, len(texts))
+	for i := range texts {
+		texts[i] = randomText(rng, 1+rng.IntN(300))
+		want[i], _ = tok.Encode(texts[i], false, false)
+	}
+	errs := make(chan string, 4)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range 4 * len(texts) {
+				i := (k*7 + g) % len(texts)
+				got, err := tok.Encode(texts[i], false, false)
+				if err != nil || !equalIDs(got, want[i]) {
+					errs <- fmt.Sprintf("goroutine %d: Encode(%q) = %v, %v; want %v", g, texts[i], got, err, want[i])
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
 
