@@ -108,15 +108,8 @@ func parseTokens(s string) ([]int32, error) {
 	return ids, nil
 }
 
-// newBackend makes the compute backend a --backend flag names.
+// newBackend makes the compute backend a --backend flag names (see
+// openBackend, the one place backends are chosen).
 func newBackend(name string) (compute.Backend, error) {
-	switch name {
-	case "ref", "reference":
-		return compute.NewReference(), nil
-	case "cpu":
-		// TODO(lead): return cpu.New(runtime.NumCPU()) once compute/cpu has its Backend.
-		return nil, errors.New("--backend cpu: the CPU backend is not built yet; use --backend ref")
-	default:
-		return nil, fmt.Errorf("--backend %q: want ref or cpu", name)
-	}
+	return openBackend(name, 0)
 }

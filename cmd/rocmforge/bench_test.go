@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/rocmforge/rocmforge/gguf"
+)
+
+func TestBenchJSON(t *testing.T) {
+	model := stories260K(t)
+	out, errOut, err := runCmd(t, "bench", "-m", model, "-p", "16", "-n", "8", "-r", "2", "--json")
+	if err != nil {
+		t.Fatalf("bench: %v (stderr %q)", err, errOut)
+	}
+	var rep benchReport
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, out)
+	}
+	f, err := gguf.Open(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantBytes, wantParams := weightStats(f)
+	f.Close()
+	if rep.WeightBytes != wantBytes || rep.Params != wantParams || rep.Type != "F32" || rep.Arch != "llama" {
+		t.Errorf("report header %+v; want %d weight bytes, %d params, F32 llama", rep, wantBytes, wantParams)
+	}
+	if len(rep.Results) != 2 || rep.Results[0].Test != "pp16" || rep.Results[1].Test != "tg8" {
+		t.Fatalf("results %+v, want pp16 and tg8", rep.Results)
+	}
+	for _, r := range rep.Results {
+		if len(r.SamplesNS) != 2 || len(r.SamplesTS) != 2 || r.Reps != 2 {
+			t.Errorf("%s: %d/%d samples, want 2", r.Test, len(r.SamplesNS), len(r.SamplesTS))
+		}
+		for i, ts := range r.SamplesTS {
+			if !(ts > 0) || r.SamplesNS[i] <= 0 {
+				t.Errorf("%s: sample %d is %v tok/s over %d ns", r.Test, i, ts, r.SamplesNS[i])
+			}
+		}
+		if !(r.MinTS > 0 && r.MinTS <= r.MedianTS && r.MedianTS <= r.MaxTS && r.StddevTS >= 0) {
+			t.Errorf("%s: inconsistent statistics %+v", r.Test, r)
+		}
+	}
+	tg := rep.Results[1]
+	if want := float64(wantBytes) * tg.MedianTS / 1e9; tg.WeightGBps != want {
+		t.Errorf("tg weight_gbps %v, want weight bytes × median t/s = %v", tg.WeightGBps, want)
+	}
+	if rep.Results[0].WeightGBps != 0 {
+		t.Errorf("pp has a bandwidth figure: %v", rep.Results[0].WeightGBps)
+	}
+}
+
+func TestBenchTable(t *testing.T) {
+	model := stories260K(t)
+	out, errOut, err := runCmd(t, "bench", "-m", model, "-p", "8", "-n", "0", "-r", "1", "--backend", "ref", "--no-warmup")
+	if err != nil {
+		t.Fatalf("bench: %v (stderr %q)", err, errOut)
+	}
+	mustContain(t, out, "weights (1171200 bytes)", "| model ", "| t/s (median ± sd) |", " pp8 |", "| reference |")
+	if strings.Contains(out, "tg0") {
+		t.Errorf("-n 0 should skip the tg test:\n%s", out)
+	}
+}
+
+func TestBenchBadFlags(t *testing.T) {
+	model := stories260K(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-m", model, "-r", "0"}, "-r 0"},
+		{[]string{"-m", model, "-p", "-1"}, "-p -1"},
+		{[]string{"-m", model, "-n", "-5"}, "-n -5"},
+		{[]string{"-m", model, "-p", "0", "-n", "0"}, "nothing to measure"},
+		{[]string{"-m", model, "extra"}, "unexpected arguments"},
+		{[]string{"-p", "4"}, "no model"},
+	} {
+		_, _, err := runCmd(t, append([]string{"bench"}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("bench %q: err = %v, want one containing %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestBenchSummarize(t *testing.T) {
+	r := benchResult{SamplesTS: []float64{30, 10, 20, 40}}
+	r.summarize()
+	if r.MedianTS != 25 || r.MinTS != 10 || r.MaxTS != 40 || r.AvgTS != 25 {
+		t.Errorf("summarize = %+v; want median 25, min 10, max 40, avg 25", r)
+	}
+	// Sample standard deviation of 10, 20, 30, 40.
+	if d := r.StddevTS - 12.909944487358056; d > 1e-9 || d < -1e-9 {
+		t.Errorf("stddev %v, want 12.9099...", r.StddevTS)
+	}
+	one := benchResult{SamplesTS: []float64{5}}
+	one.summarize()
+	if one.MedianTS != 5 || one.StddevTS != 0 {
+		t.Errorf("one sample: %+v", one)
+	}
+}
