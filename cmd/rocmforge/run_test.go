@@ -194,3 +194,27 @@ func TestRunCancelled(t *testing.T) {
 	}
 	mustContain(t, errb.String(), "stopped: interrupted", "generated: 0 tokens")
 }
+
+// TestRunHFReference resolves an hf: name through ROCMFORGE_MODELS, with the
+// download endpoint pointing at nothing so that no network is used.
+func TestRunHFReference(t *testing.T) {
+	model := stories260K(t)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("ROCMFORGE_HF_ENDPOINT", "http://127.0.0.1:1")
+	t.Setenv("ROCMFORGE_MODELS", filepath.Dir(model))
+	out, errOut, err := runCmd(t, "run", "-m", "hf:ggml-org/models/tinyllamas/stories260K.gguf", "--temp", "0", "-n", "12", "Once upon a time")
+	if err != nil {
+		t.Fatalf("run: %v (stderr %q)", err, errOut)
+	}
+	if !strings.HasPrefix(out, storiesGreedy) {
+		t.Errorf("stdout = %q, want it to start %q", out, storiesGreedy)
+	}
+
+	t.Setenv("ROCMFORGE_MODELS", t.TempDir())
+	_, _, err = runCmd(t, "run", "-m", "hf:ggml-org/models/tinyllamas/stories260K.gguf", "hi")
+	if err == nil || !strings.Contains(err.Error(), "cannot download hf:ggml-org/models/tinyllamas/stories260K.gguf") ||
+		!strings.Contains(err.Error(), "set ROCMFORGE_MODELS") {
+		t.Errorf("offline, not found locally: err = %v", err)
+	}
+}
