@@ -36,6 +36,11 @@ type Backend struct {
 	scratch scratch
 	mm      matmulJob // the jobs live here so that ops do not allocate
 	qj      quantJob
+
+	math        attnMath
+	attn        attnJob
+	attnRows    []attnRow
+	attnScratch sync.Pool // *[]float32 score rows, one per running worker
 }
 
 var _ compute.Backend = (*Backend)(nil)
@@ -53,6 +58,10 @@ func New(threads int) *Backend {
 		kernels:   kernels(useAsm),
 		pool:      newPool(threads),
 		asm:       useAsm,
+		math:      goAttnMath(),
+	}
+	if useAsm {
+		b.math = asmAttnMath()
 	}
 	// The helper goroutines reference only the pool, so an abandoned
 	// Backend is collected and its cleanup stops them.
@@ -78,10 +87,16 @@ func (b *Backend) Close() { b.pool.close() }
 // long as ~64 KiB of kernel work takes on one core.
 const parallelMin = 64 << 10
 
-// parallel runs t over [0, n) in chunks of step, on the pool when work
-// (roughly the bytes the op touches) makes that worth it.
+// serial reports whether an op touching work bytes should stay on the
+// calling goroutine.
+func (b *Backend) serial(work int) bool {
+	return work < parallelMin || b.pool.threads() == 1
+}
+
+// parallel runs t over [0, n) in chunks of step, on the pool unless
+// serial(work).
 func (b *Backend) parallel(n, step, work int, t task) {
-	if work < parallelMin || b.pool.threads() == 1 {
+	if b.serial(work) {
 		t.do(0, n)
 		return
 	}

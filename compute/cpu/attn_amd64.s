@@ -1,0 +1,146 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Attention helpers: exp of a score row (minus its max) with the row sum,
+// and the p-weighted sum of V rows.
+
+// expf constants (Cephes expf): exp(x) = 2^n · e^r with n = round(x·log2 e),
+// r = x − n·ln 2 (ln 2 split in two so the reduction is exact) and
+// e^r ≈ 1 + r·(1 + r·P(r)), P the degree-5 Cephes polynomial. 2^n is added
+// to the exponent bits.
+DATA expc<>+0(SB)/4, $0xc2aeac50 // -87.33654: clamp so that 2^n stays normal
+DATA expc<>+4(SB)/4, $0x3fb8aa3b // log2 e
+DATA expc<>+8(SB)/4, $0x3f318000 // ln 2 high part, 0.693359375
+DATA expc<>+12(SB)/4, $0xb95e8083 // ln 2 low part, -2.12194440e-4
+DATA expc<>+16(SB)/4, $0x39506967 // 1.9875691500e-4
+DATA expc<>+20(SB)/4, $0x3ab743ce // 1.3981999507e-3
+DATA expc<>+24(SB)/4, $0x3c088908 // 8.3334519073e-3
+DATA expc<>+28(SB)/4, $0x3d2aa9c1 // 4.1665795894e-2
+DATA expc<>+32(SB)/4, $0x3e2aaaaa // 1.6666665459e-1
+DATA expc<>+36(SB)/4, $0x3f000000 // 5.0000001201e-1
+DATA expc<>+40(SB)/4, $0x3f800000 // 1
+GLOBL expc<>(SB), RODATA|NOPTR, $44
+
+// func expSumAVX2(x []float32, m float32) float32
+// x[i] = exp(x[i] − m) for the first len(x)&^7 elements; returns their sum.
+TEXT ·expSumAVX2(SB), NOSPLIT, $0-36
+	MOVQ         x_base+0(FP), SI
+	MOVQ         x_len+8(FP), CX
+	VBROADCASTSS m+24(FP), Y15
+	VBROADCASTSS expc<>+0(SB), Y14
+	VBROADCASTSS expc<>+4(SB), Y13
+	VBROADCASTSS expc<>+8(SB), Y12
+	VBROADCASTSS expc<>+12(SB), Y11
+	VBROADCASTSS expc<>+16(SB), Y10
+	VBROADCASTSS expc<>+20(SB), Y9
+	VBROADCASTSS expc<>+24(SB), Y8
+	VBROADCASTSS expc<>+28(SB), Y7
+	VBROADCASTSS expc<>+32(SB), Y6
+	VBROADCASTSS expc<>+36(SB), Y5
+	VBROADCASTSS expc<>+40(SB), Y4
+	VXORPS       Y3, Y3, Y3
+	SHRQ         $3, CX
+	JZ           expdone
+
+exploop:
+	VMOVUPS      (SI), Y0
+	VSUBPS       Y15, Y0, Y0
+	VMAXPS       Y14, Y0, Y0
+	VMULPS       Y13, Y0, Y1
+	VROUNDPS     $0, Y1, Y1
+	VFNMADD231PS Y12, Y1, Y0
+	VFNMADD231PS Y11, Y1, Y0
+	VCVTPS2DQ    Y1, Y1
+	VPSLLD       $23, Y1, Y1
+	VMOVAPS      Y10, Y2
+	VFMADD213PS  Y9, Y0, Y2
+	VFMADD213PS  Y8, Y0, Y2
+	VFMADD213PS  Y7, Y0, Y2
+	VFMADD213PS  Y6, Y0, Y2
+	VFMADD213PS  Y5, Y0, Y2
+	VFMADD213PS  Y4, Y0, Y2
+	VFMADD213PS  Y4, Y0, Y2
+	VPADDD       Y1, Y2, Y2
+	VMOVUPS      Y2, (SI)
+	VADDPS       Y2, Y3, Y3
+	ADDQ         $32, SI
+	DECQ         CX
+	JNZ          exploop
+
+expdone:
+	VEXTRACTF128 $1, Y3, X1
+	VADDPS       X1, X3, X3
+	VHADDPS      X3, X3, X3
+	VHADDPS      X3, X3, X3
+	VMOVSS       X3, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func axpyRowsAVX2(acc []float32, v []byte, stride int, p []float32)
+// acc[i] += Σ_r p[r]·v_r[i] for len(acc) (a multiple of 8) columns, v_r
+// the float32 row at v[r·stride:].
+TEXT ·axpyRowsAVX2(SB), NOSPLIT, $0-80
+	MOVQ  acc_base+0(FP), DI
+	MOVQ  acc_len+8(FP), BX
+	MOVQ  v_base+24(FP), SI
+	MOVQ  stride+48(FP), R12
+	MOVQ  p_base+56(FP), R8
+	MOVQ  p_len+64(FP), R10
+	TESTQ R10, R10
+	JZ    axdone
+
+ax32:
+	CMPQ    BX, $32
+	JB      ax8
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	MOVQ    SI, R11
+	MOVQ    R8, R9
+	MOVQ    R10, CX
+
+ax32rows:
+	VBROADCASTSS (R9), Y4
+	VFMADD231PS  (R11), Y4, Y0
+	VFMADD231PS  32(R11), Y4, Y1
+	VFMADD231PS  64(R11), Y4, Y2
+	VFMADD231PS  96(R11), Y4, Y3
+	ADDQ         $4, R9
+	ADDQ         R12, R11
+	DECQ         CX
+	JNZ          ax32rows
+	VMOVUPS      Y0, (DI)
+	VMOVUPS      Y1, 32(DI)
+	VMOVUPS      Y2, 64(DI)
+	VMOVUPS      Y3, 96(DI)
+	ADDQ         $128, DI
+	ADDQ         $128, SI
+	SUBQ         $32, BX
+	JMP          ax32
+
+ax8:
+	CMPQ    BX, $8
+	JB      axdone
+	VMOVUPS (DI), Y0
+	MOVQ    SI, R11
+	MOVQ    R8, R9
+	MOVQ    R10, CX
+
+ax8rows:
+	VBROADCASTSS (R9), Y4
+	VFMADD231PS  (R11), Y4, Y0
+	ADDQ         $4, R9
+	ADDQ         R12, R11
+	DECQ         CX
+	JNZ          ax8rows
+	VMOVUPS      Y0, (DI)
+	ADDQ         $32, DI
+	ADDQ         $32, SI
+	SUBQ         $8, BX
+	JMP          ax8
+
+axdone:
+	VZEROUPPER
+	RET
