@@ -163,7 +163,6 @@ func TestAxpyRows(t *testing.T) {
 	}
 }
 
-
 // attnMaths is the Go arithmetic and, where this CPU runs it, the assembly.
 func attnMaths(t *testing.T) []attnMath {
 	t.Helper()
