@@ -200,7 +200,7 @@ func CheckAttention(out, q *Tensor, pool KVPool, pos []int32, seqs []SeqAttn, p 
 	if len(out.Shape) != 2 || out.Shape[0] != n || out.Shape[1] != p.NHead*p.HeadDimV {
 		return fmt.Errorf("%s: q %s but out %s (want [%d %d] for NHead %d × HeadDimV %d)", op, desc(q), desc(out), n, p.NHead*p.HeadDimV, p.NHead, p.HeadDimV)
 	}
-	if n > 0 && &q.F32[0] == &out.F32[0] {
+	if len(q.F32) > 0 && len(out.F32) > 0 && &q.F32[0] == &out.F32[0] { // host storage only
 		return fmt.Errorf("%s: out %s and q %s share storage", op, desc(out), desc(q))
 	}
 	if err := CheckKVPool(op, pool); err != nil {

@@ -1,0 +1,134 @@
+package gpu
+
+import (
+	"fmt"
+
+	"github.com/rocmforge/rocmforge/compute"
+	"github.com/rocmforge/rocmforge/compute/gpu/cuda"
+)
+
+// attWarps is the warps per attention block; attNV is ATT_NV in
+// attention.cu (per-lane V accumulators).
+const (
+	attWarps = 4
+	attNV    = 16
+)
+
+// KVWrite implements compute.Backend: row i of k and v goes to row
+// slots[i] of the pool.
+func (b *Backend) KVWrite(pool compute.KVPool, k, v *compute.Tensor, slots []int32) error {
+	if err := compute.CheckKVWrite(pool, k, v, slots); err != nil {
+		return err
+	}
+	const op = "kvwrite"
+	kp, err := b.f32Buf(op, "pool K", pool.K)
+	if err != nil {
+		return err
+	}
+	vp, err := b.f32Buf(op, "pool V", pool.V)
+	if err != nil {
+		return err
+	}
+	kb, err := b.f32Buf(op, "k", k)
+	if err != nil {
+		return err
+	}
+	vb, err := b.f32Buf(op, "v", v)
+	if err != nil {
+		return err
+	}
+	n := len(slots)
+	if n == 0 {
+		return nil
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	if err := b.put(slots); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	b.args.reset().ptr(kp.ptr).ptr(vp.ptr).ptr(kb.ptr).ptr(vb.ptr).ptr(b.stage.ptrs[0]).i32(k.Cols()).i32(v.Cols())
+	return b.launch(b.k.kvwrite, cuda.Dim3{X: uint32(n)}, cuda.Dim3{X: uint32(b.rowThreads(max(k.Cols(), v.Cols())))}, 0)
+}
+
+// Attention implements compute.Backend: paged attention, one block per
+// (query row, head), keys read through each sequence's block table.
+func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []int32, seqs []compute.SeqAttn, p compute.AttnParams) error {
+	if err := compute.CheckAttention(out, q, pool, pos, seqs, p); err != nil {
+		return err
+	}
+	const op = "attention"
+	ob, err := b.f32Buf(op, "out", out)
+	if err != nil {
+		return err
+	}
+	qb, err := b.f32Buf(op, "q", q)
+	if err != nil {
+		return err
+	}
+	if ob == qb {
+		return fmt.Errorf("%s: out %s and q %s share storage", op, out, q)
+	}
+	kp, err := b.f32Buf(op, "pool K", pool.K)
+	if err != nil {
+		return err
+	}
+	vp, err := b.f32Buf(op, "pool V", pool.V)
+	if err != nil {
+		return err
+	}
+	if p.HeadDimV > attNV*b.warp {
+		return fmt.Errorf("%s: HeadDimV %d above the GPU kernel's limit of %d", op, p.HeadDimV, attNV*b.warp)
+	}
+	n := q.Shape[0]
+	if n == 0 {
+		return nil
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+
+	// Descriptors: rowSeq [n], seqInfo [2*len(seqs)], blocks (the used part
+	// of every block table), packed into one host scratch slice.
+	nBlocks := 0
+	for _, s := range seqs {
+		nBlocks += (s.CtxLen + pool.BlockSize - 1) / pool.BlockSize
+	}
+	need := n + 2*len(seqs) + nBlocks
+	if cap(b.ints) < need {
+		b.ints = make([]int32, need)
+	}
+	ints := b.ints[:need]
+	rowSeq, seqInfo, blocks := ints[:n], ints[n:n+2*len(seqs)], ints[n+2*len(seqs):]
+	for i := range rowSeq {
+		rowSeq[i] = -1
+	}
+	off := 0
+	for si, s := range seqs {
+		for i := s.QStart; i < s.QStart+s.QLen; i++ {
+			rowSeq[i] = int32(si)
+		}
+		used := (s.CtxLen + pool.BlockSize - 1) / pool.BlockSize
+		seqInfo[2*si], seqInfo[2*si+1] = int32(s.CtxLen), int32(off)
+		copy(blocks[off:off+used], s.Blocks[:used])
+		off += used
+	}
+	if len(seqs) == 0 {
+		seqInfo = nil
+	}
+	if err := b.put(pos, rowSeq, seqInfo, blocks); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	sp := b.stage.ptrs
+	causal := 0
+	if p.Causal {
+		causal = 1
+	}
+	b.args.reset().ptr(ob.ptr).ptr(qb.ptr).ptr(kp.ptr).ptr(vp.ptr).ptr(sp[0]).ptr(sp[1]).ptr(sp[2]).ptr(sp[3]).
+		i32(p.NHead).i32(p.NKVHead).i32(p.HeadDim).i32(p.HeadDimV).i32(pool.BlockSize).f32(p.Scale).
+		i32(causal).i32(p.Window).f32(p.Softcap)
+	smem := 4 * (p.HeadDim + attWarps*(p.HeadDimV+2))
+	return b.launch(b.k.attention, cuda.Dim3{X: uint32(n), Y: uint32(p.NHead)}, cuda.Dim3{X: uint32(attWarps * b.warp)}, smem)
+}

@@ -1,0 +1,231 @@
+package gpu
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/rocmforge/rocmforge/compute"
+	"github.com/rocmforge/rocmforge/compute/gpu/cuda"
+	"github.com/rocmforge/rocmforge/ggml"
+)
+
+// benchWeight is an [m, k] weight of typ: a 16-row band quantized from
+// random values, repeated (quantizing whole 4096-wide matrices in Go would
+// dominate the benchmark's set-up; the kernel's speed does not depend on
+// the values).
+func benchWeight(tb testing.TB, typ ggml.Type, m, k int) []byte {
+	tb.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	const band = 16
+	vals := randVec(rng, band*k, 1)
+	raw, err := ggml.Quantize(typ, vals)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := make([]byte, 0, len(raw)*(m/band))
+	for range m / band {
+		out = append(out, raw...)
+	}
+	return out
+}
+
+// BenchmarkMatVec times y = W·x for one token on 4096x4096 and 11008x4096
+// weights, reporting GB/s of weight bytes (each byte is read once). Enough
+// copies of the weight rotate to exceed the L2 cache several times, and the
+// launches replay from a captured graph, so the figure is the kernel's, not
+// the host's launch cost.
+func BenchmarkMatVec(bm *testing.B) {
+	b := testBackend(bm)
+	b.syncEachOp = false
+	defer func() { b.syncEachOp = true }()
+	types := []ggml.Type{ggml.F32, ggml.F16, ggml.BF16, ggml.Q8_0, ggml.Q4_0, ggml.Q4_K, ggml.Q6_K,
+		ggml.Q4_1, ggml.Q5_0, ggml.Q5_1, ggml.Q5_K}
+	for _, typ := range types {
+		for _, sz := range [][2]int{{4096, 4096}, {11008, 4096}} {
+			for _, n := range []int{1, 8} {
+				if n == 8 && sz[0] != 4096 {
+					continue
+				}
+				bm.Run(fmt.Sprintf("%s/%dx%d/n%d", typ, sz[0], sz[1], n), func(bm *testing.B) {
+					benchMatMul(bm, b, typ, sz[0], sz[1], n)
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkMatMulPrefill is the tiled kernel on a 512-token batch.
+func BenchmarkMatMulPrefill(bm *testing.B) {
+	b := testBackend(bm)
+	b.syncEachOp = false
+	defer func() { b.syncEachOp = true }()
+	for _, typ := range []ggml.Type{ggml.F16, ggml.Q4_0} {
+		bm.Run(fmt.Sprintf("%s/4096x4096/n512", typ), func(bm *testing.B) {
+			benchMatMul(bm, b, typ, 4096, 4096, 512)
+		})
+	}
+}
+
+func benchMatMul(bm *testing.B, b *Backend, typ ggml.Type, m, k, n int) {
+	data := benchWeight(bm, typ, m, k)
+	const rotate = 160 << 20 // bytes of weights cycled through: 3x the 50 MB L2
+	copies := max(2, (rotate+len(data)-1)/len(data))
+	ws := make([]*compute.Tensor, copies)
+	for i := range ws {
+		w, err := b.Upload("w", typ, []int{m, k}, data)
+		if err != nil {
+			bm.Fatal(err)
+		}
+		defer b.Free(w)
+		ws[i] = w
+	}
+	x, err := b.NewTensor("x", ggml.F32, n, k)
+	if err != nil {
+		bm.Fatal(err)
+	}
+	defer b.Free(x)
+	rng := rand.New(rand.NewPCG(3, 4))
+	if err := b.Write(x, randVec(rng, n*k, 1)); err != nil {
+		bm.Fatal(err)
+	}
+	y, err := b.NewTensor("y", ggml.F32, n, m)
+	if err != nil {
+		bm.Fatal(err)
+	}
+	defer b.Free(y)
+	g, err := b.capture(func() error {
+		for _, w := range ws {
+			if err := b.MatMul(y, x, w); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		bm.Fatal(err)
+	}
+	defer b.destroy(g)
+	if err := b.replay(g); err != nil { // warm-up
+		bm.Fatal(err)
+	}
+	if err := b.sync(); err != nil {
+		bm.Fatal(err)
+	}
+	_, kname, _, _ := b.matmulKernel(ws[0].Dev.(*devBuf).layout, n, m, k)
+	bm.ResetTimer()
+	for range bm.N {
+		if err := b.replay(g); err != nil {
+			bm.Fatal(err)
+		}
+	}
+	if err := b.sync(); err != nil {
+		bm.Fatal(err)
+	}
+	bm.StopTimer()
+	sec := bm.Elapsed().Seconds()
+	calls := float64(bm.N * copies)
+	bm.ReportMetric(float64(len(data))*calls/sec/1e9, "GB/s")
+	bm.ReportMetric(sec/calls*1e6, "µs/call")
+	bm.ReportMetric(2*float64(m)*float64(k)*float64(n)*calls/sec/1e12, "TFLOP/s")
+	bm.Logf("%s: %d weight copies, kernel %s", typ, copies, kname)
+}
+
+// BenchmarkMatVecLaunch is the same 4096x4096 Q4_0 product launched op by
+// op (no graph): the host's launch cost, which bounds decode without graphs.
+func BenchmarkMatVecLaunch(bm *testing.B) {
+	b := testBackend(bm)
+	b.syncEachOp = false
+	defer func() { b.syncEachOp = true }()
+	const m, k = 4096, 4096
+	w, err := b.Upload("w", ggml.Q4_0, []int{m, k}, benchWeight(bm, ggml.Q4_0, m, k))
+	if err != nil {
+		bm.Fatal(err)
+	}
+	defer b.Free(w)
+	x, _ := b.NewTensor("x", ggml.F32, 1, k)
+	y, _ := b.NewTensor("y", ggml.F32, 1, m)
+	defer b.Free(x)
+	defer b.Free(y)
+	if err := b.Write(x, randVec(rand.New(rand.NewPCG(5, 6)), k, 1)); err != nil {
+		bm.Fatal(err)
+	}
+	bm.ResetTimer()
+	for range bm.N {
+		if err := b.MatMul(y, x, w); err != nil {
+			bm.Fatal(err)
+		}
+	}
+	if err := b.sync(); err != nil {
+		bm.Fatal(err)
+	}
+}
+
+// BenchmarkCopyCeiling is a 1 GiB device-to-device copy, reported as GB/s of
+// bytes read plus written: the memory ceiling the matvec figures compare to.
+func BenchmarkCopyCeiling(bm *testing.B) {
+	b := testBackend(bm)
+	const size = 1 << 30
+	if err := b.enter(); err != nil {
+		bm.Fatal(err)
+	}
+	src, err1 := b.drv.MemAlloc(size)
+	dst, err2 := b.drv.MemAlloc(size)
+	b.leave()
+	if err1 != nil || err2 != nil {
+		bm.Fatal(err1, err2)
+	}
+	defer func() {
+		if b.enter() == nil {
+			b.drv.MemFree(src)
+			b.drv.MemFree(dst)
+			b.leave()
+		}
+	}()
+	copyOnce := func(s, d cuda.DevicePtr) {
+		if err := b.enter(); err != nil {
+			bm.Fatal(err)
+		}
+		defer b.leave()
+		if err := b.drv.MemcpyDtoDAsync(d, s, size, b.stream); err != nil {
+			bm.Fatal(err)
+		}
+	}
+	copyOnce(src, dst)
+	if err := b.sync(); err != nil {
+		bm.Fatal(err)
+	}
+	bm.ResetTimer()
+	for range bm.N {
+		copyOnce(src, dst)
+	}
+	if err := b.sync(); err != nil {
+		bm.Fatal(err)
+	}
+	bm.StopTimer()
+	bm.ReportMetric(2*size*float64(bm.N)/bm.Elapsed().Seconds()/1e9, "GB/s")
+}
+
+// BenchmarkLaunchOverhead is the host cost of one small op (Scale on 64
+// floats): checks, context binding and cuLaunchKernel through purego. The
+// device work is negligible, so ns/op is the per-op host cost that bounds
+// an un-graphed decode step.
+func BenchmarkLaunchOverhead(bm *testing.B) {
+	b := testBackend(bm)
+	b.syncEachOp = false
+	defer func() { b.syncEachOp = true }()
+	x, err := b.NewTensor("x", ggml.F32, 64)
+	if err != nil {
+		bm.Fatal(err)
+	}
+	defer b.Free(x)
+	bm.ResetTimer()
+	for range bm.N {
+		if err := b.Scale(x, 1); err != nil {
+			bm.Fatal(err)
+		}
+	}
+	if err := b.sync(); err != nil {
+		bm.Fatal(err)
+	}
+}

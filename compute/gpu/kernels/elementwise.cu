@@ -1,0 +1,134 @@
+// elementwise.cu: activations, residual adds, scaling, bias, row copies,
+// softmax and the norms. These are memory-bound, so the math follows the
+// reference's float64 formulas (compute/elementwise.go, compute/norm.go)
+// and the results match it to float rounding.
+#include "common.h"
+
+#define GRID_STRIDE(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)
+
+extern "C" __global__ void add_f32(float* __restrict__ dst, const float* a, const float* b, i64 n) {
+    GRID_STRIDE(i, n) dst[i] = a[i] + b[i];
+}
+
+extern "C" __global__ void scale_f32(float* x, float s, i64 n) {
+    GRID_STRIDE(i, n) x[i] *= s;
+}
+
+extern "C" __global__ void softcap_f32(float* x, float c, i64 n) {
+    const double cd = c;
+    GRID_STRIDE(i, n) x[i] = (float)(cd * tanh((double)x[i] / cd));
+}
+
+__device__ __forceinline__ float silu(float g) {
+    const double v = g;
+    return (float)(v / (1.0 + exp(-v)));
+}
+
+__device__ __forceinline__ float gelu_tanh(float x) {
+    const double v = x;
+    const double sqrt2OverPi = 0.79788456080286535587989211986876;
+    return (float)(0.5 * v * (1.0 + tanh(sqrt2OverPi * (v + 0.044715 * v * v * v))));
+}
+
+extern "C" __global__ void swiglu_f32(float* dst, const float* gate, const float* up, i64 n) {
+    GRID_STRIDE(i, n) dst[i] = (float)((double)silu(gate[i]) * (double)up[i]);
+}
+
+extern "C" __global__ void geglu_f32(float* dst, const float* gate, const float* up, i64 n) {
+    GRID_STRIDE(i, n) dst[i] = (float)((double)gelu_tanh(gate[i]) * (double)up[i]);
+}
+
+extern "C" __global__ void gelu_f32(float* x, i64 n) {
+    GRID_STRIDE(i, n) x[i] = gelu_tanh(x[i]);
+}
+
+// x[r, c] += b[c].
+extern "C" __global__ void addbias_f32(float* x, const float* __restrict__ b, i64 n, int cols) {
+    GRID_STRIDE(i, n) x[i] += b[i % cols];
+}
+
+// copy_cols: dst[r, dstCol+j] = src[r, srcCol+j] for j < cols. Each block
+// walks its rows in order and moves a row in chunks of blockDim.x, reading a
+// whole chunk before writing it, forward when dst starts before src and
+// backward otherwise: memmove semantics when dst and src share storage.
+// Launched with one block when the rows themselves may overlap.
+extern "C" __global__ void copy_cols_f32(float* dst, const float* src, int rows, int dcols, int scols, int dstCol,
+                                         int srcCol, int cols) {
+    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+        float* d = dst + (i64)r * dcols + dstCol;
+        const float* s = src + (i64)r * scols + srcCol;
+        const bool backward = (const float*)d > s;
+        const int chunks = (cols + blockDim.x - 1) / blockDim.x;
+        for (int ci = 0; ci < chunks; ci++) {
+            const int c = backward ? chunks - 1 - ci : ci;
+            const int j = c * blockDim.x + threadIdx.x;
+            float v = 0.0f;
+            if (j < cols) v = s[j];
+            __syncthreads();
+            if (j < cols) d[j] = v;
+            __syncthreads();
+        }
+    }
+}
+
+// softmax_f32: one block per row, in place; a row of -inf becomes zeros.
+extern "C" __global__ void softmax_f32(float* x, int cols) {
+    __shared__ float sf[RF_MAX_WARPS];
+    __shared__ double sd[RF_MAX_WARPS];
+    float* r = x + (i64)blockIdx.x * cols;
+    float mx = -RF_INF;
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) mx = fmaxf(mx, r[j]);
+    mx = block_max(mx, sf);
+    if (mx == -RF_INF) {
+        for (int j = threadIdx.x; j < cols; j += blockDim.x) r[j] = 0.0f;
+        return;
+    }
+    const double m = mx;
+    double s = 0.0;
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) s += exp((double)r[j] - m);
+    s = block_sum_d(s, sd);
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) r[j] = (float)(exp((double)r[j] - m) / s);
+}
+
+// rmsnorm_f32: one block per row: x / sqrt(mean(x²) + eps) * w (w may be null).
+extern "C" __global__ void rmsnorm_f32(float* dst, const float* x, const float* __restrict__ w, int d, float eps) {
+    __shared__ double sd[RF_MAX_WARPS];
+    const float* xr = x + (i64)blockIdx.x * d;
+    float* yr = dst + (i64)blockIdx.x * d;
+    double s = 0.0;
+    for (int j = threadIdx.x; j < d; j += blockDim.x) {
+        const double v = xr[j];
+        s += v * v;
+    }
+    s = block_sum_d(s, sd);
+    const double scale = 1.0 / sqrt(s / (double)d + (double)eps);
+    for (int j = threadIdx.x; j < d; j += blockDim.x) {
+        double y = (double)xr[j] * scale;
+        if (w) y *= (double)w[j];
+        yr[j] = (float)y;
+    }
+}
+
+// layernorm_f32: one block per row: (x - mean) / sqrt(var + eps) * w + b.
+extern "C" __global__ void layernorm_f32(float* dst, const float* x, const float* __restrict__ w,
+                                         const float* __restrict__ b, int d, float eps) {
+    __shared__ double sd[RF_MAX_WARPS];
+    const float* xr = x + (i64)blockIdx.x * d;
+    float* yr = dst + (i64)blockIdx.x * d;
+    double s = 0.0;
+    for (int j = threadIdx.x; j < d; j += blockDim.x) s += (double)xr[j];
+    const double mean = block_sum_d(s, sd) / (double)d;
+    double ss = 0.0;
+    for (int j = threadIdx.x; j < d; j += blockDim.x) {
+        const double c = (double)xr[j] - mean;
+        ss += c * c;
+    }
+    ss = block_sum_d(ss, sd);
+    const double scale = 1.0 / sqrt(ss / (double)d + (double)eps);
+    for (int j = threadIdx.x; j < d; j += blockDim.x) {
+        double y = ((double)xr[j] - mean) * scale;
+        if (w) y *= (double)w[j];
+        if (b) y += (double)b[j];
+        yr[j] = (float)y;
+    }
+}

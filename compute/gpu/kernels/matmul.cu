@@ -1,0 +1,470 @@
+// matmul.cu: y[n, m] = x[n, k] · w[m, k]ᵀ for weights of any GGML type.
+//
+// matvec_*: small n (decode). One warp per weight row; the lanes stride over
+// the row's blocks, so each weight byte is read once (wide, coalesced loads)
+// for all n <= NT token rows at once; partial sums meet by warp shuffles.
+// Float accumulation. x rows past n are clamped to row n-1 and their sums
+// dropped, so no lane ever branches on the token count.
+//
+// gemm_*: larger n. 64x64 output tiles, weights dequantized into shared
+// memory with dq<T> (any type), float FMA, 4x4 outputs per thread.
+#include "common.h"
+#include "quant.h"
+
+#define MV_WARPS 4  // warps (rows) per block
+
+// xrow returns token t's activation row, clamped to the last valid row.
+__device__ __forceinline__ const float* xrow(const float* x, int t, int n, int k) {
+    return x + (i64)min(t, n - 1) * k;
+}
+
+template <int NT>
+__device__ __forceinline__ void mv_store(float* y, const float* acc, int row, int m, int n) {
+#pragma unroll
+    for (int t = 0; t < NT; t++) {
+        const float s = warp_sum(acc[t]);
+        if (threadIdx.x % WARP_SIZE == 0 && t < n) y[(i64)t * m + row] = s;
+    }
+}
+
+#define MV_PROLOGUE                                                 \
+    const int row = blockIdx.x * MV_WARPS + threadIdx.x / WARP_SIZE; \
+    const int lane = threadIdx.x % WARP_SIZE;                       \
+    if (row >= m) return;                                           \
+    float acc[NT];                                                  \
+    _Pragma("unroll") for (int t = 0; t < NT; t++) acc[t] = 0.0f;
+
+// F32 weights, k % 4 == 0: 16-byte loads of weights and activations.
+template <int NT>
+__device__ void mv_f32(const u8* __restrict__ w, const float* __restrict__ x, float* __restrict__ y, int m, int k, int n) {
+    MV_PROLOGUE
+    const float4* wr = (const float4*)(w + (i64)row * k * 4);
+    const int nc = k >> 2;
+#pragma unroll 4
+    for (int c = lane; c < nc; c += WARP_SIZE) {
+        const float4 wv = wr[c];
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            const float4 xv = ((const float4*)xrow(x, t, n, k))[c];
+            acc[t] += wv.x * xv.x + wv.y * xv.y + wv.z * xv.z + wv.w * xv.w;
+        }
+    }
+    mv_store<NT>(y, acc, row, m, n);
+}
+
+// F16/BF16 weights, k % 8 == 0: one 16-byte load is 8 weights.
+template <int NT, bool BF>
+__device__ void mv_f16(const u8* __restrict__ w, const float* __restrict__ x, float* __restrict__ y, int m, int k, int n) {
+    MV_PROLOGUE
+    const uint4* wr = (const uint4*)(w + (i64)row * k * 2);
+    const int nc = k >> 3;
+#pragma unroll 2
+    for (int c = lane; c < nc; c += WARP_SIZE) {
+        const uint4 wv = wr[c];
+        const u32 ww[4] = {wv.x, wv.y, wv.z, wv.w};
+        float wf[8];
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            if (BF) {
+                wf[2 * i] = __uint_as_float(ww[i] << 16);
+                wf[2 * i + 1] = __uint_as_float(ww[i] & 0xffff0000u);
+            } else {
+                wf[2 * i] = half_to_float((u16)(ww[i] & 0xffff));
+                wf[2 * i + 1] = half_to_float((u16)(ww[i] >> 16));
+            }
+        }
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            const float4* xr = (const float4*)xrow(x, t, n, k) + 2 * c;
+            const float4 a = xr[0], b = xr[1];
+            acc[t] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w +
+                      wf[4] * b.x + wf[5] * b.y + wf[6] * b.z + wf[7] * b.w;
+        }
+    }
+    mv_store<NT>(y, acc, row, m, n);
+}
+
+// Any type, one element at a time through dq<T> (lanes over columns).
+template <int T, int NT>
+__device__ void mv_generic(const u8* __restrict__ w, const u8* __restrict__ aux, const float* __restrict__ x,
+                           float* __restrict__ y, int m, int k, int n, i64 rowBytes) {
+    MV_PROLOGUE
+#pragma unroll 4
+    for (int c = lane; c < k; c += WARP_SIZE) {
+        const float wv = dq<T>(w, aux, row, c, rowBytes, k);
+#pragma unroll
+        for (int t = 0; t < NT; t++) acc[t] += wv * xrow(x, t, n, k)[c];
+    }
+    mv_store<NT>(y, acc, row, m, n);
+}
+
+#define MV_ARGS \
+    const u8 *__restrict__ w, const u8 *__restrict__ aux, i64 rowBytes, const float *__restrict__ x, float *__restrict__ y, int m, int k, int n
+#define MV_BOUNDS __launch_bounds__(MV_WARPS * WARP_SIZE)
+
+#define MV_FAST(NT)                                                                                              \
+    extern "C" __global__ void MV_BOUNDS matvec_f32_##NT(MV_ARGS) { mv_f32<NT>(w, x, y, m, k, n); }             \
+    extern "C" __global__ void MV_BOUNDS matvec_f16_##NT(MV_ARGS) { mv_f16<NT, false>(w, x, y, m, k, n); }      \
+    extern "C" __global__ void MV_BOUNDS matvec_bf16_##NT(MV_ARGS) { mv_f16<NT, true>(w, x, y, m, k, n); }
+
+MV_FAST(1)
+MV_FAST(2)
+MV_FAST(4)
+MV_FAST(8)
+
+// Quantized matrix-vector: a block of MQ_WARPS warps owns R weight rows; its
+// threads walk the rows' k dimension together in "items" of 8 or 16
+// elements, lane after lane, so that weights and activations are read with
+// coalesced loads (consecutive lanes, consecutive addresses). One item's
+// activations are loaded once and used for all R rows (fewer activation
+// bytes per weight byte: they come from L1/L2 but their load bandwidth is
+// what limits these kernels). Per-warp sums meet in shared memory.
+#define MQ_WARPS 4
+
+template <int T>
+struct QItem;
+
+// scale_min_k4_regs is get_scale_min_k4 on the 12 scale bytes held in three
+// words (a run-time index into a byte array would go to local memory).
+__device__ __forceinline__ void scale_min_k4_regs(int j, u32 s0, u32 s1, u32 s2, int* sc, int* m) {
+    if (j < 4) {
+        *sc = (s0 >> (8 * j)) & 63;
+        *m = (s1 >> (8 * j)) & 63;
+    } else {
+        const int sh = 8 * (j - 4);
+        const u32 b8 = (s2 >> sh) & 0xff, b0 = (s0 >> sh) & 0xff, b4 = (s1 >> sh) & 0xff;
+        *sc = (b8 & 0x0f) | ((b0 >> 6) << 4);
+        *m = (b8 >> 4) | ((b4 >> 6) << 4);
+    }
+}
+
+// Q4_0 split: item = one 32-bit word of a block's 16 quant bytes: elements
+// 4w..4w+3 (low nibbles) and 16+4w..16+4w+3 (high nibbles) of block it/4.
+template <>
+struct QItem<T_Q4_0S> {
+    static constexpr int E = 8;
+    static __device__ __forceinline__ int items(int k) { return k >> 3; }
+    template <int NT>
+    static __device__ __forceinline__ void load_x(const float* const* xr, int it, float (*xv)[8]) {
+        const int base = (it >> 2) * 32 + (it & 3) * 4;
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            const float4 a = *(const float4*)(xr[t] + base), b = *(const float4*)(xr[t] + base + 16);
+            xv[t][0] = a.x, xv[t][1] = a.y, xv[t][2] = a.z, xv[t][3] = a.w;
+            xv[t][4] = b.x, xv[t][5] = b.y, xv[t][6] = b.z, xv[t][7] = b.w;
+        }
+    }
+    template <int NT>
+    static __device__ __forceinline__ void dot(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
+                                               int row, int k, int it, const float (*xv)[8], float* acc) {
+        const int nb = k >> 5;
+        const u32 q = ((const u32*)(w + (i64)row * nb * 16))[it];
+        const float d = half_to_float(((const u16*)aux)[(i64)row * nb + (it >> 2)]);
+        const u32 lo = q & 0x0f0f0f0fu, hi = (q >> 4) & 0x0f0f0f0fu;
+        float wf[8];
+#pragma unroll
+        for (int b = 0; b < 4; b++) {
+            wf[b] = byte_as_magic(lo, b) - 8388616.0f;  // 2^23 + 8
+            wf[4 + b] = byte_as_magic(hi, b) - 8388616.0f;
+        }
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            float s = 0.0f;
+#pragma unroll
+            for (int e = 0; e < 8; e++) s += wf[e] * xv[t][e];
+            acc[t] += d * s;
+        }
+    }
+};
+
+// Q8_0 split: item = 8 consecutive int8 quants (an 8-byte load).
+template <>
+struct QItem<T_Q8_0S> {
+    static constexpr int E = 8;
+    static __device__ __forceinline__ int items(int k) { return k >> 3; }
+    template <int NT>
+    static __device__ __forceinline__ void load_x(const float* const* xr, int it, float (*xv)[8]) {
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            const float4 a = *(const float4*)(xr[t] + 8 * it), b = *(const float4*)(xr[t] + 8 * it + 4);
+            xv[t][0] = a.x, xv[t][1] = a.y, xv[t][2] = a.z, xv[t][3] = a.w;
+            xv[t][4] = b.x, xv[t][5] = b.y, xv[t][6] = b.z, xv[t][7] = b.w;
+        }
+    }
+    template <int NT>
+    static __device__ __forceinline__ void dot(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
+                                               int row, int k, int it, const float (*xv)[8], float* acc) {
+        const int nb = k >> 5;
+        const uint2 q = ((const uint2*)(w + (i64)row * nb * 32))[it];
+        const float d = half_to_float(((const u16*)aux)[(i64)row * nb + (it >> 2)]);
+        const u32 q0 = q.x ^ 0x80808080u, q1 = q.y ^ 0x80808080u;  // int8 -> biased uint8
+        float wf[8];
+#pragma unroll
+        for (int b = 0; b < 4; b++) {
+            wf[b] = byte_as_magic(q0, b) - 8388736.0f;  // 2^23 + 128
+            wf[4 + b] = byte_as_magic(q1, b) - 8388736.0f;
+        }
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            float s = 0.0f;
+#pragma unroll
+            for (int e = 0; e < 8; e++) s += wf[e] * xv[t][e];
+            acc[t] += d * s;
+        }
+    }
+};
+
+// Q4_K: item = 32-bit word t of group g of super-block ib (it = 32ib + 8g + t):
+// elements 64g+4t..+3 (low nibbles, sub-block 2g) and 64g+32+4t..+3 (high
+// nibbles, sub-block 2g+1). A warp covers one super-block per step.
+template <>
+struct QItem<T_Q4_K> {
+    static constexpr int E = 8;
+    static __device__ __forceinline__ int items(int k) { return k >> 3; }
+    template <int NT>
+    static __device__ __forceinline__ void load_x(const float* const* xr, int it, float (*xv)[8]) {
+        const int base = (it >> 5) * 256 + ((it >> 3) & 3) * 64 + (it & 7) * 4;
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            const float4 a = *(const float4*)(xr[t] + base), b = *(const float4*)(xr[t] + base + 32);
+            xv[t][0] = a.x, xv[t][1] = a.y, xv[t][2] = a.z, xv[t][3] = a.w;
+            xv[t][4] = b.x, xv[t][5] = b.y, xv[t][6] = b.z, xv[t][7] = b.w;
+        }
+    }
+    template <int NT>
+    static __device__ __forceinline__ void dot(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
+                                               int row, int k, int it, const float (*xv)[8], float* acc) {
+        const int ib = it >> 5, g = (it >> 3) & 3, tw = it & 7;
+        const u8* b = w + (i64)row * rowBytes + ib * 144;
+        const u32 dd = *(const u32*)b;
+        const u32 s0 = *(const u32*)(b + 4), s1 = *(const u32*)(b + 8), s2 = *(const u32*)(b + 12);
+        const u32 q = *(const u32*)(b + 16 + 32 * g + 4 * tw);
+        int sc1, m1, sc2, m2;
+        scale_min_k4_regs(2 * g, s0, s1, s2, &sc1, &m1);
+        scale_min_k4_regs(2 * g + 1, s0, s1, s2, &sc2, &m2);
+        const float d = half_to_float((u16)(dd & 0xffff)), dmin = half_to_float((u16)(dd >> 16));
+        const float d1 = d * (float)sc1, mm1 = dmin * (float)m1, d2 = d * (float)sc2, mm2 = dmin * (float)m2;
+        const u32 lo = q & 0x0f0f0f0fu, hi = (q >> 4) & 0x0f0f0f0fu;
+        float wl[4], wh[4];
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            wl[e] = byte_as_magic(lo, e) - 8388608.0f;
+            wh[e] = byte_as_magic(hi, e) - 8388608.0f;
+        }
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            float ql = 0.f, xl = 0.f, qh = 0.f, xh = 0.f;
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                ql += wl[e] * xv[t][e];
+                xl += xv[t][e];
+                qh += wh[e] * xv[t][4 + e];
+                xh += xv[t][4 + e];
+            }
+            acc[t] += d1 * ql - mm1 * xl + d2 * qh - mm2 * xh;
+        }
+    }
+};
+
+// Q6_K: item = 4 consecutive l of one 128-element half h (it = 16ib + 8h + t,
+// l = 4t..4t+3) and the 4 quarters qd: elements 128h + 32qd + l.
+template <>
+struct QItem<T_Q6_K> {
+    static constexpr int E = 16;
+    static __device__ __forceinline__ int items(int k) { return k >> 4; }
+    template <int NT>
+    static __device__ __forceinline__ void load_x(const float* const* xr, int it, float (*xv)[16]) {
+        const int base = (it >> 4) * 256 + ((it >> 3) & 1) * 128 + (it & 7) * 4;
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+#pragma unroll
+            for (int qd = 0; qd < 4; qd++) {
+                const float4 a = *(const float4*)(xr[t] + base + 32 * qd);
+                xv[t][4 * qd] = a.x, xv[t][4 * qd + 1] = a.y, xv[t][4 * qd + 2] = a.z, xv[t][4 * qd + 3] = a.w;
+            }
+        }
+    }
+    template <int NT>
+    static __device__ __forceinline__ void dot(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
+                                               int row, int k, int it, const float (*xv)[16], float* acc) {
+        const int ib = it >> 4, h = (it >> 3) & 1, l0 = (it & 7) * 4;
+        const u8* b = w + (i64)row * rowBytes + ib * 210;
+        const u32 qa = load_u32_a2(b + 64 * h + l0), qb = load_u32_a2(b + 64 * h + 32 + l0);
+        const u32 qh = load_u32_a2(b + 128 + 32 * h + l0);
+        const float d = half_to_float(load_u16(b + 208));
+        const i8* sc = (const i8*)(b + 192 + 8 * h + (l0 >> 4));
+        float ds[4];
+#pragma unroll
+        for (int qd = 0; qd < 4; qd++) ds[qd] = d * (float)sc[2 * qd];
+        // 6-bit quants of quarter qd, element j, biased by +32 (subtracted below).
+        const u32 v0 = (qa & 0x0f0f0f0fu) | ((qh << 4) & 0x30303030u);
+        const u32 v1 = (qb & 0x0f0f0f0fu) | ((qh << 2) & 0x30303030u);
+        const u32 v2 = ((qa >> 4) & 0x0f0f0f0fu) | (qh & 0x30303030u);
+        const u32 v3 = ((qb >> 4) & 0x0f0f0f0fu) | ((qh >> 2) & 0x30303030u);
+        const u32 vv[4] = {v0, v1, v2, v3};
+        float wf[16];
+#pragma unroll
+        for (int qd = 0; qd < 4; qd++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) wf[4 * qd + e] = byte_as_magic(vv[qd], e) - 8388640.0f;  // 2^23 + 32
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            float s = 0.f;
+#pragma unroll
+            for (int qd = 0; qd < 4; qd++) {
+                float p = 0.f;
+#pragma unroll
+                for (int e = 0; e < 4; e++) p += wf[4 * qd + e] * xv[t][4 * qd + e];
+                s += ds[qd] * p;
+            }
+            acc[t] += s;
+        }
+    }
+};
+
+template <int T, int NT, int R>
+__device__ void mv_quant(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
+                         const float* __restrict__ x, float* __restrict__ y, int m, int k, int n) {
+    typedef QItem<T> Q;
+    __shared__ float red[MQ_WARPS][R * NT];
+    const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
+    const int row0 = blockIdx.x * R;
+    const float* xr[NT];
+#pragma unroll
+    for (int t = 0; t < NT; t++) xr[t] = xrow(x, t, n, k);
+    float acc[R][NT];
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int t = 0; t < NT; t++) acc[r][t] = 0.0f;
+    const int items = Q::items(k);
+#pragma unroll 2
+    for (int it = threadIdx.x; it < items; it += MQ_WARPS * WARP_SIZE) {
+        float xv[NT][Q::E];
+        Q::template load_x<NT>(xr, it, xv);
+#pragma unroll
+        for (int r = 0; r < R; r++) Q::template dot<NT>(w, aux, rowBytes, min(row0 + r, m - 1), k, it, xv, acc[r]);
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            const float s = warp_sum(acc[r][t]);
+            if (lane == 0) red[warp][r * NT + t] = s;
+        }
+    __syncthreads();
+    for (int i = threadIdx.x; i < R * NT; i += blockDim.x) {
+        const int r = i / NT, t = i % NT;
+        float s = 0.0f;
+#pragma unroll
+        for (int wi = 0; wi < MQ_WARPS; wi++) s += red[wi][i];
+        if (row0 + r < m && t < n) y[(i64)t * m + row0 + r] = s;
+    }
+}
+
+// Rows per block for each token count: fewer rows for more tokens keeps the
+// accumulators (R x NT) and activations (NT x item) in registers.
+#define MQ_BOUNDS __launch_bounds__(MQ_WARPS * WARP_SIZE)
+#define MQ(TNAME, T)                                                                                              \
+    extern "C" __global__ void MQ_BOUNDS matvec_##TNAME##_1(MV_ARGS) { mv_quant<T, 1, 8>(w, aux, rowBytes, x, y, m, k, n); } \
+    extern "C" __global__ void MQ_BOUNDS matvec_##TNAME##_2(MV_ARGS) { mv_quant<T, 2, 8>(w, aux, rowBytes, x, y, m, k, n); } \
+    extern "C" __global__ void MQ_BOUNDS matvec_##TNAME##_4(MV_ARGS) { mv_quant<T, 4, 4>(w, aux, rowBytes, x, y, m, k, n); } \
+    extern "C" __global__ void MQ_BOUNDS matvec_##TNAME##_8(MV_ARGS) { mv_quant<T, 8, 2>(w, aux, rowBytes, x, y, m, k, n); }
+
+MQ(q4_0s, T_Q4_0S)
+MQ(q8_0s, T_Q8_0S)
+MQ(q4_k, T_Q4_K)
+MQ(q6_k, T_Q6_K)
+
+#define MV_GEN(TNAME, T)                                                                                             \
+    extern "C" __global__ void MV_BOUNDS matvec_gen_##TNAME##_1(MV_ARGS) { mv_generic<T, 1>(w, aux, x, y, m, k, n, rowBytes); } \
+    extern "C" __global__ void MV_BOUNDS matvec_gen_##TNAME##_8(MV_ARGS) { mv_generic<T, 8>(w, aux, x, y, m, k, n, rowBytes); }
+
+MV_GEN(f32, T_F32)
+MV_GEN(f16, T_F16)
+MV_GEN(bf16, T_BF16)
+MV_GEN(q4_0s, T_Q4_0S)
+MV_GEN(q8_0s, T_Q8_0S)
+MV_GEN(q4_1, T_Q4_1)
+MV_GEN(q5_0, T_Q5_0)
+MV_GEN(q5_1, T_Q5_1)
+MV_GEN(q8_1, T_Q8_1)
+MV_GEN(q2_k, T_Q2_K)
+MV_GEN(q3_k, T_Q3_K)
+MV_GEN(q4_k, T_Q4_K)
+MV_GEN(q5_k, T_Q5_K)
+MV_GEN(q6_k, T_Q6_K)
+MV_GEN(q8_k, T_Q8_K)
+
+// Tiled matmul for larger n: block (16, 16) threads, tile 64 weight rows x 64
+// tokens x 32 k; each thread owns 4 rows x 4 tokens of the output.
+#define GM_BM 64
+#define GM_BN 64
+#define GM_BK 32
+
+template <int T>
+__device__ void gemm_tile(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes, const float* __restrict__ x,
+                          float* __restrict__ y, int m, int k, int n) {
+    __shared__ float ws[GM_BK][GM_BM + 4];
+    __shared__ float xs[GM_BK][GM_BN + 4];
+    const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;
+    const int m0 = blockIdx.x * GM_BM, n0 = blockIdx.y * GM_BN;
+    float acc[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[i][j] = 0.f;
+    for (int k0 = 0; k0 < k; k0 += GM_BK) {
+#pragma unroll
+        for (int i = 0; i < (GM_BM * GM_BK) / 256; i++) {
+            const int idx = tid + 256 * i, r = idx / GM_BK, kk = idx % GM_BK;
+            const int gr = m0 + r, gk = k0 + kk;
+            ws[kk][r] = (gr < m && gk < k) ? dq<T>(w, aux, gr, gk, rowBytes, k) : 0.f;
+            const int gt = n0 + r;
+            xs[kk][r] = (gt < n && gk < k) ? x[(i64)gt * k + gk] : 0.f;
+        }
+        __syncthreads();
+#pragma unroll 8
+        for (int kk = 0; kk < GM_BK; kk++) {
+            float a[4], b[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) a[i] = ws[kk][ty * 4 + i];
+#pragma unroll
+            for (int j = 0; j < 4; j++) b[j] = xs[kk][tx * 4 + j];
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) acc[i][j] += a[i] * b[j];
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        const int t = n0 + tx * 4 + j;
+        if (t >= n) continue;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int r = m0 + ty * 4 + i;
+            if (r < m) y[(i64)t * m + r] = acc[i][j];
+        }
+    }
+}
+
+#define GEMM(TNAME, T)                                                                             \
+    extern "C" __global__ void __launch_bounds__(256) gemm_##TNAME(MV_ARGS) { gemm_tile<T>(w, aux, rowBytes, x, y, m, k, n); }
+
+GEMM(f32, T_F32)
+GEMM(f16, T_F16)
+GEMM(bf16, T_BF16)
+GEMM(q4_0s, T_Q4_0S)
+GEMM(q8_0s, T_Q8_0S)
+GEMM(q4_1, T_Q4_1)
+GEMM(q5_0, T_Q5_0)
+GEMM(q5_1, T_Q5_1)
+GEMM(q8_1, T_Q8_1)
+GEMM(q2_k, T_Q2_K)
+GEMM(q3_k, T_Q3_K)
+GEMM(q4_k, T_Q4_K)
+GEMM(q5_k, T_Q5_K)
+GEMM(q6_k, T_Q6_K)
+GEMM(q8_k, T_Q8_K)

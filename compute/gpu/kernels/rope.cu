@@ -1,0 +1,39 @@
+// rope.cu: rotary position embedding, in place on x [n, heads, hd]; exactly
+// the float32 arithmetic of compute.RoPECache/RoPEApply (ggml's CPU rope):
+// the angle of pair i is pos multiplied by thetaScale i times, each product
+// rounded, cos/sin in double then rounded, and every product rounded before
+// its sum (the _rn intrinsics keep the compiler from fusing them).
+#include "common.h"
+
+// One block per token. cs holds cos, sin of each rotary pair (nrot floats).
+// ext != 0 enables YaRN; mscale already includes YaRN's magnitude factor.
+extern "C" __global__ void rope_f32(float* x, const int* __restrict__ pos, int heads, int hd, int nrot, int neox,
+                                    float thetaScale, float freqScale, float ext, float mscale, float corr0,
+                                    float corr1) {
+    extern __shared__ float cs[];
+    const int tok = blockIdx.x, half = nrot / 2;
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
+        float theta = (float)pos[tok];
+        for (int j = 0; j < i; j++) theta = __fmul_rn(theta, thetaScale);
+        const float interp = __fmul_rn(freqScale, theta);
+        float t = interp;
+        if (ext != 0.0f) {
+            const float y = __fdiv_rn(__fsub_rn((float)i, corr0), fmaxf(0.001f, __fsub_rn(corr1, corr0)));
+            const float ramp = __fmul_rn(__fsub_rn(1.0f, fminf(1.0f, fmaxf(0.0f, y))), ext);
+            t = __fadd_rn(__fmul_rn(interp, __fsub_rn(1.0f, ramp)), __fmul_rn(theta, ramp));
+        }
+        cs[2 * i] = __fmul_rn((float)cos((double)t), mscale);
+        cs[2 * i + 1] = __fmul_rn((float)sin((double)t), mscale);
+    }
+    __syncthreads();
+    float* xt = x + (i64)tok * heads * hd;
+    for (int e = threadIdx.x; e < heads * half; e += blockDim.x) {
+        const int h = e / half, i = e % half;
+        float* head = xt + (i64)h * hd;
+        const int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+        const float c = cs[2 * i], s = cs[2 * i + 1];
+        const float x0 = head[a], x1 = head[b];
+        head[a] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
+        head[b] = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
+    }
+}

@@ -1,0 +1,365 @@
+package gpu
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/rocmforge/rocmforge/compute"
+	"github.com/rocmforge/rocmforge/compute/gpu/cuda"
+)
+
+// The checks below mirror the reference backend's (compute/*.go), message
+// for message, where compute exports no Check function for the op.
+
+func checkSameShape(op, roleA string, a *compute.Tensor, roleB string, b *compute.Tensor) error {
+	if !slices.Equal(a.Shape, b.Shape) {
+		return fmt.Errorf("%s: %s %s but %s %s (shapes must be equal)", op, roleA, a, roleB, b)
+	}
+	return nil
+}
+
+// binary checks an elementwise op over three F32 tensors of equal shape.
+func (b *Backend) binary(op string, dst *compute.Tensor, roleA string, a *compute.Tensor, roleB string, bb *compute.Tensor) (d, x, y *devBuf, err error) {
+	if x, err = b.f32Buf(op, roleA, a); err != nil {
+		return
+	}
+	if y, err = b.f32Buf(op, roleB, bb); err != nil {
+		return
+	}
+	if d, err = b.f32Buf(op, "dst", dst); err != nil {
+		return
+	}
+	if err = checkSameShape(op, roleA, a, roleB, bb); err != nil {
+		return
+	}
+	err = checkSameShape(op, roleA, a, "dst", dst)
+	return
+}
+
+// elementwise launches a grid-stride kernel whose arguments are already set.
+func (b *Backend) elementwise(k kernel, n int) error {
+	return b.launch(k, b.gridFor(int64(n), 256), cuda.Dim3{X: 256}, 0)
+}
+
+// Add implements compute.Backend: dst = a + b; dst may alias a or b.
+func (b *Backend) Add(dst, x, y *compute.Tensor) error {
+	d, xb, yb, err := b.binary("add", dst, "a", x, "b", y)
+	if err != nil {
+		return err
+	}
+	n := dst.Elems()
+	if n == 0 {
+		return nil
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	b.args.reset().ptr(d.ptr).ptr(xb.ptr).ptr(yb.ptr).i64(int64(n))
+	return b.elementwise(b.k.add, n)
+}
+
+// SwiGLU implements compute.Backend: dst = silu(gate) * up.
+func (b *Backend) SwiGLU(dst, gate, up *compute.Tensor) error {
+	return b.glu("swiglu", b.k.swiglu, dst, gate, up)
+}
+
+// GeGLU implements compute.Backend: dst = gelu_tanh(gate) * up.
+func (b *Backend) GeGLU(dst, gate, up *compute.Tensor) error {
+	return b.glu("geglu", b.k.geglu, dst, gate, up)
+}
+
+func (b *Backend) glu(op string, k kernel, dst, gate, up *compute.Tensor) error {
+	d, g, u, err := b.binary(op, dst, "gate", gate, "up", up)
+	if err != nil {
+		return err
+	}
+	n := dst.Elems()
+	if n == 0 {
+		return nil
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	b.args.reset().ptr(d.ptr).ptr(g.ptr).ptr(u.ptr).i64(int64(n))
+	return b.elementwise(k, n)
+}
+
+// unary runs an in-place kernel (x, [float], n) over an F32 tensor.
+func (b *Backend) unary(op string, k kernel, x *compute.Tensor, withScalar bool, s float32) error {
+	xb, err := b.f32Buf(op, "x", x)
+	if err != nil {
+		return err
+	}
+	n := x.Elems()
+	if n == 0 {
+		return nil
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	b.args.reset().ptr(xb.ptr)
+	if withScalar {
+		b.args.f32(s)
+	}
+	b.args.i64(int64(n))
+	return b.elementwise(k, n)
+}
+
+// Scale implements compute.Backend: x *= s.
+func (b *Backend) Scale(x *compute.Tensor, s float32) error {
+	return b.unary("scale", b.k.scale, x, true, s)
+}
+
+// Softcap implements compute.Backend: x = c*tanh(x/c), c > 0.
+func (b *Backend) Softcap(x *compute.Tensor, c float32) error {
+	if _, err := b.f32Buf("softcap", "x", x); err != nil {
+		return err
+	}
+	if !(c > 0) || math.IsInf(float64(c), 0) {
+		return fmt.Errorf("softcap: cap %v must be positive and finite", c)
+	}
+	return b.unary("softcap", b.k.softcap, x, true, c)
+}
+
+// GELU implements compute.Backend: x = gelu_tanh(x).
+func (b *Backend) GELU(x *compute.Tensor) error {
+	return b.unary("gelu", b.k.gelu, x, false, 0)
+}
+
+// AddBias implements compute.Backend: x[..., m] += b[m]; b of any type.
+func (b *Backend) AddBias(x, bias *compute.Tensor) error {
+	const op = "addbias"
+	xb, err := b.f32Buf(op, "x", x)
+	if err != nil {
+		return err
+	}
+	bp, err := b.vecBuf(op, "b", bias, x.Cols(), "x "+x.String())
+	if err != nil {
+		return err
+	}
+	n := x.Elems()
+	if n == 0 {
+		return nil
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	b.args.reset().ptr(xb.ptr).ptr(bp).i64(int64(n)).i32(x.Cols())
+	return b.elementwise(b.k.addbias, n)
+}
+
+// rowThreads picks a block size for one-block-per-row kernels.
+func (b *Backend) rowThreads(cols int) int {
+	t := b.warp
+	for t < cols && t < 1024 {
+		t *= 2
+	}
+	return min(t, 1024)
+}
+
+// Softmax implements compute.Backend: each row in place.
+func (b *Backend) Softmax(x *compute.Tensor) error {
+	xb, err := b.f32Buf("softmax", "x", x)
+	if err != nil {
+		return err
+	}
+	rows, cols := x.Rows(), x.Cols()
+	if rows == 0 || cols == 0 {
+		return nil
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	b.args.reset().ptr(xb.ptr).i32(cols)
+	return b.launch(b.k.softmax, cuda.Dim3{X: uint32(rows)}, cuda.Dim3{X: uint32(b.rowThreads(cols))}, 0)
+}
+
+// normArgs checks the arguments of RMSNorm and LayerNorm as the reference does.
+func (b *Backend) normArgs(op string, dst, x, w, bias *compute.Tensor, eps float32) (d, xb *devBuf, wp, bp cuda.DevicePtr, err error) {
+	if !(eps >= 0) || math.IsInf(float64(eps), 0) {
+		err = fmt.Errorf("%s: eps %v must be finite and >= 0", op, eps)
+		return
+	}
+	if xb, err = b.f32Buf(op, "x", x); err != nil {
+		return
+	}
+	if d, err = b.f32Buf(op, "dst", dst); err != nil {
+		return
+	}
+	if err = checkSameShape(op, "x", x, "dst", dst); err != nil {
+		return
+	}
+	against := "x " + x.String()
+	if w != nil {
+		if wp, err = b.vecBuf(op, "w", w, x.Cols(), against); err != nil {
+			return
+		}
+	}
+	if bias != nil {
+		if bp, err = b.vecBuf(op, "b", bias, x.Cols(), against); err != nil {
+			return
+		}
+	}
+	return
+}
+
+// RMSNorm implements compute.Backend: each row x / sqrt(mean(x²) + eps) * w.
+func (b *Backend) RMSNorm(dst, x, w *compute.Tensor, eps float32) error {
+	d, xb, wp, _, err := b.normArgs("rmsnorm", dst, x, w, nil, eps)
+	if err != nil {
+		return err
+	}
+	rows, cols := x.Rows(), x.Cols()
+	if rows == 0 || cols == 0 {
+		return nil
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	b.args.reset().ptr(d.ptr).ptr(xb.ptr).ptr(wp).i32(cols).f32(eps)
+	return b.launch(b.k.rmsnorm, cuda.Dim3{X: uint32(rows)}, cuda.Dim3{X: uint32(b.rowThreads(cols))}, 0)
+}
+
+// LayerNorm implements compute.Backend: (x - mean) / sqrt(var + eps) * w + b.
+func (b *Backend) LayerNorm(dst, x, w, bias *compute.Tensor, eps float32) error {
+	d, xb, wp, bp, err := b.normArgs("layernorm", dst, x, w, bias, eps)
+	if err != nil {
+		return err
+	}
+	rows, cols := x.Rows(), x.Cols()
+	if rows == 0 || cols == 0 {
+		return nil
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	b.args.reset().ptr(d.ptr).ptr(xb.ptr).ptr(wp).ptr(bp).i32(cols).f32(eps)
+	return b.launch(b.k.layernorm, cuda.Dim3{X: uint32(rows)}, cuda.Dim3{X: uint32(b.rowThreads(cols))}, 0)
+}
+
+// Copy implements compute.Backend: dst[:, dstCol:+cols] = src[:, srcCol:+cols]
+// over equal row counts, with memmove semantics when dst and src share storage.
+func (b *Backend) Copy(dst, src *compute.Tensor, dstCol, srcCol, cols int) error {
+	const op = "copy"
+	sb, err := b.f32Buf(op, "src", src)
+	if err != nil {
+		return err
+	}
+	db, err := b.f32Buf(op, "dst", dst)
+	if err != nil {
+		return err
+	}
+	if src.Rows() != dst.Rows() {
+		return fmt.Errorf("%s: src %s has %d rows but dst %s has %d", op, src, src.Rows(), dst, dst.Rows())
+	}
+	if cols < 0 || srcCol < 0 || srcCol+cols > src.Cols() {
+		return fmt.Errorf("%s: columns [%d, %d) outside src %s", op, srcCol, srcCol+cols, src)
+	}
+	if dstCol < 0 || dstCol+cols > dst.Cols() {
+		return fmt.Errorf("%s: columns [%d, %d) outside dst %s", op, dstCol, dstCol+cols, dst)
+	}
+	rows := src.Rows()
+	if rows == 0 || cols == 0 {
+		return nil
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	grid := uint32(min(rows, 65535))
+	if sb == db && src.Cols() != dst.Cols() {
+		// Rows of different strides in one buffer can overlap each other:
+		// one block walks them in order, as the reference does.
+		grid = 1
+	}
+	b.args.reset().ptr(db.ptr).ptr(sb.ptr).i32(rows).i32(dst.Cols()).i32(src.Cols()).i32(dstCol).i32(srcCol).i32(cols)
+	return b.launch(b.k.copyCols, cuda.Dim3{X: grid}, cuda.Dim3{X: uint32(b.rowThreads(cols))}, 0)
+}
+
+// Embedding implements compute.Backend: row i of dst is row ids[i] of the
+// table, dequantized from the table's type.
+func (b *Backend) Embedding(dst, table *compute.Tensor, ids []int32) error {
+	if err := compute.CheckEmbedding(dst, table, ids); err != nil {
+		return err
+	}
+	tb, err := b.buf("embedding", "table", table)
+	if err != nil {
+		return err
+	}
+	db, err := b.f32Buf("embedding", "dst", dst)
+	if err != nil {
+		return err
+	}
+	k, ok := b.k.all["embedding_"+tb.layout]
+	if !ok {
+		return fmt.Errorf("embedding: table %s: no GPU kernel for type %s", table, table.Type)
+	}
+	n, d := len(ids), table.Cols()
+	if n == 0 || d == 0 {
+		return nil
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	if err := b.put(ids); err != nil {
+		return fmt.Errorf("embedding: %w", err)
+	}
+	rb, _ := table.Type.RowSize(int64(d))
+	b.args.reset().ptr(db.ptr).ptr(tb.ptr).ptr(tb.aux).i64(rb).ptr(b.stage.ptrs[0]).i32(n).i32(d)
+	grid := cuda.Dim3{X: uint32((d + 255) / 256), Y: uint32(min(n, 65535))}
+	return b.launch(k, grid, cuda.Dim3{X: 256}, 0)
+}
+
+// RoPE implements compute.Backend: rotary embedding of x [n, heads, hd] in
+// place, token i at position pos[i], bit-compatible with compute.RoPECache.
+func (b *Backend) RoPE(x *compute.Tensor, pos []int32, p compute.RoPEParams) error {
+	if err := compute.CheckRoPE(x, pos, p); err != nil {
+		return err
+	}
+	xb, err := b.f32Buf("rope", "x", x)
+	if err != nil {
+		return err
+	}
+	n, heads, hd := x.Shape[0], x.Shape[1], x.Shape[2]
+	if n == 0 || heads == 0 {
+		return nil
+	}
+	// The per-call constants, computed exactly as compute.RoPECache does.
+	freqScale := p.FreqScale
+	if freqScale == 0 {
+		freqScale = 1
+	}
+	mscale := p.AttnFactor
+	if mscale == 0 && p.ExtFactor == 0 {
+		mscale = 1
+	}
+	var corr [2]float32
+	if p.ExtFactor != 0 {
+		corr = compute.RoPECorrDims(p.NRot, p.OrigCtx, p.FreqBase, p.BetaFast, p.BetaSlow)
+		mscale *= 1 + 0.1*float32(math.Log(float64(1/freqScale)))
+	}
+	thetaScale := float32(math.Pow(float64(p.FreqBase), float64(float32(-2)/float32(p.NRot))))
+	neox := 0
+	if p.Kind == compute.RoPENeoX {
+		neox = 1
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	if err := b.put(pos); err != nil {
+		return fmt.Errorf("rope: %w", err)
+	}
+	b.args.reset().ptr(xb.ptr).ptr(b.stage.ptrs[0]).i32(heads).i32(hd).i32(p.NRot).i32(neox).
+		f32(thetaScale).f32(freqScale).f32(p.ExtFactor).f32(mscale).f32(corr[0]).f32(corr[1])
+	return b.launch(b.k.rope, cuda.Dim3{X: uint32(n)}, cuda.Dim3{X: uint32(b.rowThreads(heads * p.NRot / 2))}, 4*p.NRot)
+}
