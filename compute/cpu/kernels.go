@@ -26,6 +26,27 @@ type kernel struct {
 	rows func(dst []float32, w []byte, stride int, x *xrow, k int)
 	// asm names the assembly row loop in use ("" for the pure-Go one).
 	asm string
+	// batch, when set, multiplies each weight row with 4 activation rows
+	// at once (prompt batches), sharing the weight decoding between them.
+	batch *batchKernel
+}
+
+// A batchKernel runs one weight row against 4 activation rows.
+type batchKernel struct {
+	// side sizes an xbatch for 4 rows of k elements.
+	side func(k int) sides
+	// pack builds the batch layout from 4 loaded activation rows.
+	pack func(b *xbatch, xs []xrow, k int)
+	// rows sets dst[i·m + r] = w_r · x_i for i < 4 and r < rows.
+	rows func(dst []float32, m, rows int, w []byte, stride int, b *xbatch, xs []xrow, k int)
+	// asm names the assembly loop.
+	asm string
+}
+
+// xbatch is the layout a batchKernel reads for 4 activation rows.
+type xbatch struct {
+	q   []byte
+	aux []float32
 }
 
 // xrow is one quantized activation row: q in GGML layout and, for the

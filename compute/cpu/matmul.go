@@ -34,9 +34,13 @@ func (b *Backend) MatMul(dst, x, w *compute.Tensor) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	xs := b.quantizeActivations(kn, x.F32, n, k)
+	var batches []xbatch
+	if kn.batch != nil && n >= 4 {
+		batches = b.packBatches(kn.batch, xs, k)
+	}
 
 	job := &b.mm
-	*job = matmulJob{kn: kn, dst: dst.F32, w: wb, stride: stride, xs: xs, k: k, m: m}
+	*job = matmulJob{kn: kn, dst: dst.F32, w: wb, stride: stride, xs: xs, batches: batches, k: k, m: m}
 	// Enough rows per chunk that a chunk is worth a claim (≥ 16 KiB of
 	// weights), few enough that every thread gets several chunks.
 	step := max((16<<10)/stride, m/(8*b.pool.threads()), 1)
@@ -45,26 +49,48 @@ func (b *Backend) MatMul(dst, x, w *compute.Tensor) error {
 		step = min(step, max((256<<10)/stride, 1))
 	}
 	b.parallel(m, step, len(wb)*n, job)
-	job.xs, job.dst, job.w = nil, nil, nil
+	*job = matmulJob{}
 	return nil
 }
 
 // matmulJob computes the output columns [lo, hi) (weight rows) for every
 // activation row.
 type matmulJob struct {
-	kn     *kernel
-	dst    []float32
-	w      []byte
-	stride int
-	xs     []xrow
-	k, m   int
+	kn      *kernel
+	dst     []float32
+	w       []byte
+	stride  int
+	xs      []xrow
+	batches []xbatch // the first 4·len(batches) rows of xs, packed
+	k, m    int
 }
 
 func (j *matmulJob) do(lo, hi int) {
 	w := j.w[lo*j.stride : hi*j.stride]
-	for i := range j.xs {
+	for g := range j.batches {
+		i := 4 * g
+		j.kn.batch.rows(j.dst[i*j.m+lo:(i+3)*j.m+hi], j.m, hi-lo, w, j.stride, &j.batches[g], j.xs[i:i+4], j.k)
+	}
+	for i := 4 * len(j.batches); i < len(j.xs); i++ {
 		j.kn.rows(j.dst[i*j.m+lo:i*j.m+hi], w, j.stride, &j.xs[i], j.k)
 	}
+}
+
+// packBatches builds the batch layout of each group of 4 activation rows
+// (the last n%4 rows stay single) in the backend's scratch.
+func (b *Backend) packBatches(bk *batchKernel, xs []xrow, k int) []xbatch {
+	groups := len(xs) / 4
+	sd := bk.side(k)
+	s := &b.scratch
+	s.bq = grow(s.bq, groups*sd.p)
+	s.baux = grow(s.baux, groups*sd.aux)
+	s.batches = grow(s.batches, groups)
+	for g := range groups {
+		bt := &s.batches[g]
+		*bt = xbatch{q: s.bq[g*sd.p : (g+1)*sd.p], aux: s.baux[g*sd.aux : (g+1)*sd.aux]}
+		bk.pack(bt, xs[4*g:4*g+4], k)
+	}
+	return s.batches[:groups]
 }
 
 // quantizeActivations quantizes the n rows of x for kernel kn into the
@@ -117,6 +143,10 @@ type scratch struct {
 	aux  []float32
 	sums []int32
 	rows []xrow
+
+	bq      []byte // batch layouts (packBatches)
+	baux    []float32
+	batches []xbatch
 }
 
 // grow returns s resliced to n elements, reallocated only if too small.

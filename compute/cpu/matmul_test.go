@@ -38,7 +38,7 @@ func matmulTol(t ggml.Type) float64 {
 // lengths with whole 8-block groups plus a tail (or not a multiple of 8
 // for the float types).
 func matmulShapes(t ggml.Type) (ns, ms, ks []int) {
-	ns, ms = []int{1, 7}, []int{1, 33, 100}
+	ns, ms = []int{1, 7, 9}, []int{1, 33, 100}
 	switch t.BlockSize() {
 	case 1:
 		ks = []int{77, 256}
@@ -85,8 +85,8 @@ func TestMatMul(t *testing.T) {
 // it checks the rounding error statistically (matmulTol, on shapes with 7
 // activation rows and at least 33 weight rows, where the ratio is stable). Each output must also match
 // the float64 dot of the dequantized weight row and quantized activation
-// row to 1e-5·Σ|w·x| (float32 summation), and equal bit for bit the
-// kernel's row loop run on that row alone (chunking and threads change
+// row to 1e-5·Σ|w·x| (float32 summation), and equal bit for bit the same
+// kernel run on that weight row alone (chunking and threads change
 // nothing).
 func checkMatMul(t *testing.T, b *Backend, ref *compute.Reference, r *rand.Rand, typ ggml.Type, n, m, k int) {
 	t.Helper()
@@ -109,7 +109,25 @@ func checkMatMul(t *testing.T, b *Backend, ref *compute.Reference, r *rand.Rand,
 		wb = f32Bytes(w.F32)
 	}
 	stride := len(wb) / m
-	one := make([]float32, 1)
+	// Each output again, one weight row at a time, through the same
+	// kernels MatMul picks (4-row batches, then single rows).
+	b.mu.Lock()
+	xs := b.quantizeActivations(kn, x.F32, n, k)
+	var batches []xbatch
+	if kn.batch != nil && n >= 4 {
+		batches = b.packBatches(kn.batch, xs, k)
+	}
+	alone := make([]float32, n*m)
+	for j := range m {
+		wr := wb[j*stride : (j+1)*stride]
+		for g := range batches {
+			kn.batch.rows(alone[4*g*m+j:], m, 1, wr, stride, &batches[g], xs[4*g:4*g+4], k)
+		}
+		for i := 4 * len(batches); i < n; i++ {
+			kn.rows(alone[i*m+j:i*m+j+1], wr, stride, &xs[i], k)
+		}
+	}
+	b.mu.Unlock()
 	var errSq, prodSq float64
 	for i := range n {
 		xr := xrowFor(t, kn, x.F32[i*k:(i+1)*k])
@@ -120,9 +138,8 @@ func checkMatMul(t *testing.T, b *Backend, ref *compute.Reference, r *rand.Rand,
 			if d := math.Abs(float64(g) - emu); d > 1e-5*mag {
 				t.Fatalf("dst[%d][%d] = %g, float64 on the quantized activations %g: |Δ| %g > 1e-5·Σ|wx| = %g", i, j, g, emu, d, 1e-5*mag)
 			}
-			kn.rows(one, wr, stride, xr, k)
-			if one[0] != g {
-				t.Fatalf("dst[%d][%d] = %g but the row loop alone gives %g", i, j, g, one[0])
+			if alone[i*m+j] != g {
+				t.Fatalf("dst[%d][%d] = %g but its kernel on that weight row alone gives %g", i, j, g, alone[i*m+j])
 			}
 			d := float64(g) - float64(want.F32[i*m+j])
 			errSq += d * d

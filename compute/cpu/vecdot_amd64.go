@@ -72,6 +72,15 @@ func quantizeQ8_1AVX2(dst []byte, src []float32, nb int)
 //go:noescape
 func roundF16AVX2(q []byte, wide []float32, src []float32, n int)
 
+//go:noescape
+func dotF16Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, xstride int, n int)
+
+//go:noescape
+func dotQ4_0Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
+
+//go:noescape
+func dotQ8_0Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
+
 // addAsmKernels swaps in the assembly row loops this CPU can run.
 func addAsmKernels(ks map[ggml.Type]*kernel) {
 	if !asmSupported() {
@@ -85,7 +94,9 @@ func addAsmKernels(ks map[ggml.Type]*kernel) {
 		k.rows = groupedRows(k.dot, loop, wlen, k.x.TypeSize(), pairs)
 	}
 	set(ggml.Q8_0, "dotQ8_0Rows", dotQ8_0Rows, q8_0Len, false)
+	ks[ggml.Q8_0].batch = q8_0Batch()
 	set(ggml.Q4_0, "dotQ4_0Rows", dotQ4_0Rows, q4_0Len, true)
+	ks[ggml.Q4_0].batch = pairBatch("dotQ4_0Rows4", dotQ4_0Rows4, ks[ggml.Q4_0].dot, q4_0Len, 8)
 	set(ggml.Q4_1, "dotQ4_1Rows", dotQ4_1Rows, q4_1Len, true)
 	set(ggml.Q5_0, "dotQ5_0Rows", dotQ5_0Rows, q5_0Len, true)
 	set(ggml.Q5_1, "dotQ5_1Rows", dotQ5_1Rows, q5_1Len, true)
@@ -118,6 +129,29 @@ func addAsmKernels(ks map[ggml.Type]*kernel) {
 		quantizeF16(x.q[2*n:], src[n:])
 		widen(x.aux[n:], x.q[2*n:], ggml.F16)
 	}
+	f16.batch = &batchKernel{
+		asm:  "dotF16Rows4",
+		side: func(k int) sides { return sides{aux: 4 * k} },
+		pack: func(b *xbatch, xs []xrow, k int) {
+			for i := range 4 {
+				copy(b.aux[i*k:(i+1)*k], xs[i].aux[:k])
+			}
+		},
+		rows: func(dst []float32, m, rows int, w []byte, stride int, b *xbatch, xs []xrow, k int) {
+			if rows == 0 {
+				return
+			}
+			n := k &^ 7
+			dotF16Rows4(dst[:3*m+rows], m, rows, w[:(rows-1)*stride+2*n], stride, f32Bytes(b.aux[:3*k+n]), 4*k, n)
+			if n < k {
+				for r := range rows {
+					for i := range 4 {
+						dst[i*m+r] += dotF16F16(k-n, w[r*stride+2*n:], xs[i].q[2*n:])
+					}
+				}
+			}
+		},
+	}
 	bf16 := ks[ggml.BF16]
 	bf16.asm, bf16.side = "dotBF16Rows", wide
 	bf16.rows = floatRows(bf16.dot, dotBF16Rows, 2, true)
@@ -128,16 +162,109 @@ func addAsmKernels(ks map[ggml.Type]*kernel) {
 }
 
 // blockSides sizes the side data of blockLoad: 16 floats of aux per group
-// of 8 blocks, one quant sum per block, and with pairs k bytes of quants in
-// the pair layout.
+// of 8 blocks, one quant sum per block, and with pairs the quants of every
+// whole group of 4 blocks in the pair layout (the batched loops use groups
+// of 4).
 func blockSides(pairs bool) func(k int) sides {
 	return func(k int) sides {
 		nb := k / qk8
 		sd := sides{aux: nb / 8 * 16, sums: nb}
 		if pairs {
-			sd.p = nb / 8 * 8 * qk8
+			sd.p = nb / 4 * 4 * qk8
 		}
 		return sd
+	}
+}
+
+// q8_0Batch returns the batched Q8_0 kernel: per group of 4 blocks and
+// activation row, the 4 blocks' 128 quant bytes and 8 scales in lane order
+// A B C D A B C D.
+func q8_0Batch() *batchKernel {
+	return &batchKernel{
+		asm: "dotQ8_0Rows4",
+		side: func(k int) sides {
+			g := k / qk8 / 4
+			return sides{p: 4 * g * 128, aux: 4 * g * 8}
+		},
+		pack: func(b *xbatch, xs []xrow, k int) {
+			for g := range k / qk8 / 4 {
+				for i, x := range xs {
+					q := b.q[(4*g+i)*128:]
+					a := b.aux[(4*g+i)*8 : (4*g+i+1)*8]
+					for blk := range 4 {
+						xb := x.q[(4*g+blk)*q8_0Len:]
+						copy(q[32*blk:32*blk+32], xb[2:q8_0Len])
+						a[blk] = f16At(xb)
+						a[4+blk] = a[blk]
+					}
+				}
+			}
+		},
+		rows: batchRows(dotQ8_0Rows4, dotQ8_0Q8_0, q8_0Len, 8),
+	}
+}
+
+// batchRows runs a batched assembly loop over whole groups of 4 blocks
+// (auxPer floats of aux per group and row) and adds the remaining blocks
+// of each (row, activation) pair with the Go dot.
+func batchRows(loop batchLoop, dot func(k int, w, x []byte) float32, wlen, auxPer int) func([]float32, int, int, []byte, int, *xbatch, []xrow, int) {
+	return func(dst []float32, m, rows int, w []byte, stride int, b *xbatch, xs []xrow, k int) {
+		if rows == 0 {
+			return
+		}
+		nb := k / qk8
+		groups := nb / 4
+		if groups > 0 {
+			loop(dst[:3*m+rows], m, rows, w[:(rows-1)*stride+groups*4*wlen], stride, b.q[:groups*512], b.aux[:groups*4*auxPer], groups)
+		} else {
+			for i := range 4 {
+				clear(dst[i*m : i*m+rows])
+			}
+		}
+		if tail := nb - groups*4; tail > 0 {
+			wo, xo := groups*4*wlen, groups*4*(len(xs[0].q)/nb)
+			for r := range rows {
+				for i := range 4 {
+					dst[i*m+r] += dot(tail*qk8, w[r*stride+wo:], xs[i].q[xo:])
+				}
+			}
+		}
+	}
+}
+
+// batchLoop is the signature of the batched assembly loops.
+type batchLoop func(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
+
+// pairBatch returns the batched kernel of a pair-layout type over Q8_0
+// activations: loop covers whole groups of 4 blocks, dot the remaining
+// blocks of each row. off is the offset the activations' quant sums are
+// scaled by (8 for Q4_0, 16 for Q5_0).
+func pairBatch(name string, loop batchLoop, dot func(k int, w, x []byte) float32, wlen int, off int32) *batchKernel {
+	return &batchKernel{
+		asm: name,
+		side: func(k int) sides {
+			g := k / qk8 / 4
+			return sides{p: 4 * g * 128, aux: 4 * g * 16}
+		},
+		pack: func(b *xbatch, xs []xrow, k int) {
+			for g := range k / qk8 / 4 {
+				for i, x := range xs {
+					copy(b.q[(4*g+i)*128:(4*g+i+1)*128], x.p[128*g:])
+					a := b.aux[(4*g+i)*16 : (4*g+i+1)*16]
+					// Lanes A A C C | B B D D: blocks 4g, 4g+2, 4g+1, 4g+3.
+					for lane, blk := range [8]int{0, 0, 2, 2, 1, 1, 3, 3} {
+						bi := 4*g + blk
+						a[lane] = f16At(x.q[bi*q8_0Len:])
+						if lane%2 == 0 {
+							a[8+lane] = math.Float32frombits(uint32(off * x.sums[bi]))
+						} else {
+							a[8+lane] = 0
+						}
+					}
+				}
+			}
+		},
+		rows: batchRows(loop, dot, wlen, 16),
 	}
 }
 
