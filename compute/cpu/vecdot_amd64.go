@@ -81,6 +81,12 @@ func dotQ4_0Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte
 //go:noescape
 func dotQ8_0Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
 
+//go:noescape
+func dotQ4_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
+
+//go:noescape
+func dotQ6_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
+
 // addAsmKernels swaps in the assembly row loops this CPU can run.
 func addAsmKernels(ks map[ggml.Type]*kernel) {
 	if !asmSupported() {
@@ -109,8 +115,10 @@ func addAsmKernels(ks map[ggml.Type]*kernel) {
 	setK(ggml.Q2_K, "dotQ2_KRows", dotQ2_KRows)
 	setK(ggml.Q3_K, "dotQ3_KRows", dotQ3_KRows)
 	setK(ggml.Q4_K, "dotQ4_KRows", dotQ4_KRows)
+	ks[ggml.Q4_K].batch = kBatch("dotQ4_KRows4", dotQ4_KRows4, q4KLen)
 	setK(ggml.Q5_K, "dotQ5_KRows", dotQ5_KRows)
 	setK(ggml.Q6_K, "dotQ6_KRows", dotQ6_KRows)
+	ks[ggml.Q6_K].batch = kBatch("dotQ6_KRows4", dotQ6_KRows4, q6KLen)
 
 	// F32 activations need no conversion: the loop reads the row itself.
 	f32 := ks[ggml.F32]
@@ -229,6 +237,32 @@ func batchRows(loop batchLoop, dot func(k int, w, x []byte) float32, wlen, auxPe
 				}
 			}
 		}
+	}
+}
+
+// kBatchLoop is the signature of the batched K-quant assembly loops.
+type kBatchLoop func(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
+
+// kBatch returns a batched K-quant kernel; its layout interleaves the 4
+// activation rows' Q8_K blocks per super-block.
+func kBatch(name string, loop kBatchLoop, wlen int) *batchKernel {
+	return &batchKernel{
+		asm:  name,
+		side: func(k int) sides { return sides{p: 4 * k / qkK * q8KLen} },
+		pack: func(b *xbatch, xs []xrow, k int) {
+			for sb := range k / qkK {
+				for i, x := range xs {
+					copy(b.q[(4*sb+i)*q8KLen:(4*sb+i+1)*q8KLen], x.q[sb*q8KLen:])
+				}
+			}
+		},
+		rows: func(dst []float32, m, rows int, w []byte, stride int, b *xbatch, xs []xrow, k int) {
+			if rows == 0 {
+				return
+			}
+			nb := k / qkK
+			loop(dst[:3*m+rows], m, rows, w[:(rows-1)*stride+nb*wlen], stride, b.q[:4*nb*q8KLen], nb)
+		},
 	}
 }
 

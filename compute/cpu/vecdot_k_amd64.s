@@ -88,6 +88,25 @@ GLOBL minsdup<>(SB), RODATA|NOPTR, $16
 	MOVQ stride+48(FP), R12; \
 	MOVQ nb+80(FP), R13
 
+// KB4SETUP loads the arguments of a batched K-quant loop.
+#define KB4SETUP \
+	MOVQ dst_base+0(FP), DX; \
+	MOVQ m+24(FP), R13; \
+	SHLQ $2, R13; \
+	MOVQ rows+32(FP), R10; \
+	MOVQ w_base+40(FP), R11; \
+	MOVQ stride+64(FP), R12
+
+// KB4ROW points SI/DI/CX at the row start and clears Y0..Y3.
+#define KB4ROW \
+	MOVQ   R11, SI; \
+	MOVQ   x_base+72(FP), DI; \
+	MOVQ   nb+96(FP), CX; \
+	VXORPS Y0, Y0, Y0; \
+	VXORPS Y1, Y1, Y1; \
+	VXORPS Y2, Y2, Y2; \
+	VXORPS Y3, Y3, Y3
+
 // KROWSTART points SI/DI/CX at the start of the row and clears the sums.
 #define KROWSTART \
 	MOVQ   R11, SI; \
@@ -109,8 +128,8 @@ GLOBL minsdup<>(SB), RODATA|NOPTR, $16
 	DECQ         R10
 
 // Q4K_SCALES decodes the 12 scale bytes at 4(SI) (ggml's get_scale_min_k4
-// layout) into X0: bytes 0..7 the 6-bit scales, 8..15 the 6-bit mins.
-#define Q4K_SCALES \
+// layout) into X: bytes 0..7 the 6-bit scales, 8..15 the 6-bit mins.
+#define Q4K_SCALES(X) \
 	MOVL    4(SI), AX; \
 	MOVL    8(SI), BX; \
 	MOVL    12(SI), R8; \
@@ -130,10 +149,10 @@ GLOBL minsdup<>(SB), RODATA|NOPTR, $16
 	SHLL    $4, R14; \
 	ORL     R14, R8; \
 	ANDL    $0x3f3f3f3f, AX; \
-	VMOVD   AX, X0; \
-	VPINSRD $1, R8, X0, X0; \
-	VPINSRD $2, BX, X0, X0; \
-	VPINSRD $3, R9, X0, X0
+	VMOVD   AX, X; \
+	VPINSRD $1, R8, X, X; \
+	VPINSRD $2, BX, X, X; \
+	VPINSRD $3, R9, X, X
 
 // Q4K_MINS: Y2 = 8 int32 m_j·(bsum_2j + bsum_2j+1) from the mins in X0,
 // and Y3 = the 8 scales as int16 in both 128-bit lanes.
@@ -165,6 +184,13 @@ GLOBL minsdup<>(SB), RODATA|NOPTR, $16
 	VPAND   Y15, Y5, Y5; \
 	VPAND   Y15, Y6, Y6
 
+// Q4K_NIBBLES8 is Q4K_NIBBLES into Y8 (low) and Y9 (high).
+#define Q4K_NIBBLES8(qoff) \
+	VMOVDQU qoff(SI), Y8; \
+	VPSRLW  $4, Y8, Y9; \
+	VPAND   Y15, Y8, Y8; \
+	VPAND   Y15, Y9, Y9
+
 // KSCALE2 adds cvt(Y4)·d·d_x to Y13 and cvt(Y2)·dmin·d_x to Y12, with the
 // f16 d, dmin at doff(SI) and the f32 d_x at 0(DI).
 #define KSCALE2(doff) \
@@ -195,7 +221,7 @@ q4krow:
 	JZ    q4krowdone
 
 q4kblock:
-	Q4K_SCALES
+	Q4K_SCALES(X0)
 	Q4K_MINS
 	VPXOR Y4, Y4, Y4
 	Q4K_NIBBLES(16)
@@ -249,7 +275,7 @@ q5krow:
 	JZ    q5krowdone
 
 q5kblock:
-	Q4K_SCALES
+	Q4K_SCALES(X0)
 	Q4K_MINS
 	VPXOR   Y4, Y4, Y4
 	VMOVDQU 16(SI), Y9
@@ -558,5 +584,225 @@ q3krowdone:
 	JNZ q3krow
 
 q3kdone:
+	VZEROUPPER
+	RET
+
+// Batched K-quant loops: one weight row against 4 activation rows. The
+// batch layout (kBatchPack) interleaves the rows' Q8_K blocks per
+// super-block, so row i's block is at 292·i(DI) and DI moves 1168 bytes.
+// Outputs go to (DX), (DX+R13), (DX+2·R13), (DX+3·R13).
+
+// KB4STORE stores the lane sums of Y0..Y3 to the 4 outputs of the row.
+#define KB4STORE \
+	VHADDPS      Y1, Y0, Y0; \
+	VHADDPS      Y3, Y2, Y2; \
+	VHADDPS      Y2, Y0, Y0; \
+	VEXTRACTF128 $1, Y0, X1; \
+	VADDPS       X1, X0, X0; \
+	MOVQ         DX, R9; \
+	VMOVSS       X0, (R9); \
+	ADDQ         R13, R9; \
+	VEXTRACTPS   $1, X0, (R9); \
+	ADDQ         R13, R9; \
+	VEXTRACTPS   $2, X0, (R9); \
+	ADDQ         R13, R9; \
+	VEXTRACTPS   $3, X0, (R9); \
+	ADDQ         $4, DX
+
+// KB4MIN subtracts row i's min term cvt(mins·bsums)·dmin·d_x from ACC;
+// Y12 holds the mins (each twice) as int16, Y13 dmin broadcast.
+#define KB4MIN(i, ACC) \
+	VPMADDWD     (292*i+260)(DI), Y12, Y9; \
+	VCVTDQ2PS    Y9, Y9; \
+	VBROADCASTSS (292*i)(DI), Y10; \
+	VMULPS       Y13, Y10, Y10; \
+	VFNMADD231PS Y10, Y9, ACC
+
+// KB4SUB adds to ISUM row i's products of 32 quants (Yq) with its
+// activations at xoff, scaled by the int16 vector Ys; T is scratch.
+#define KB4SUB(i, xoff, Yq, Ys, ISUM, T) \
+	VPMADDUBSW (292*i+xoff)(DI), Yq, T; \
+	VPMADDWD   Ys, T, T; \
+	VPADDD     T, ISUM, ISUM
+
+// KB4RUN does one 32-element run (quants Yq, scale vector Ys) for the 4
+// rows.
+#define KB4RUN(xoff, Yq, Ys, T) \
+	KB4SUB(0, xoff, Yq, Ys, Y4, T); \
+	KB4SUB(1, xoff, Yq, Ys, Y5, T); \
+	KB4SUB(2, xoff, Yq, Ys, Y6, T); \
+	KB4SUB(3, xoff, Yq, Ys, Y7, T)
+
+// KB4Q4J does sub-blocks 2j, 2j+1 of a Q4_K/Q5_K super-block for the 4
+// rows; the nibbles must be in Y8 (low) and Y9 (high), the scales in Y13.
+#define KB4Q4J(j) \
+	VPSHUFB wordbcast<>+(64*j)(SB), Y13, Y10; \
+	VPSHUFB wordbcast<>+(64*j+32)(SB), Y13, Y11; \
+	KB4RUN((4+64*j), Y8, Y10, Y14); \
+	KB4RUN((36+64*j), Y9, Y11, Y14)
+
+// KB4D adds cvt(ISUM)·d·d_x of row i to ACC; Y13 holds d broadcast.
+#define KB4D(i, ISUM, ACC) \
+	VBROADCASTSS (292*i)(DI), Y10; \
+	VMULPS       Y13, Y10, Y10; \
+	VCVTDQ2PS    ISUM, ISUM; \
+	VFMADD231PS  Y10, ISUM, ACC
+
+// KB4Q4HEAD is the start of a Q4_K/Q5_K super-block: scales decoded, the
+// min terms of the 4 rows subtracted, Y13 = the scales in both lanes,
+// Y4..Y7 cleared.
+#define KB4Q4HEAD \
+	Q4K_SCALES(X8); \
+	VPSHUFB      minsdup<>(SB), X8, X12; \
+	VPMOVZXBW    X12, Y12; \
+	VPBROADCASTW 2(SI), X13; \
+	VCVTPH2PS    X13, Y13; \
+	KB4MIN(0, Y0); \
+	KB4MIN(1, Y1); \
+	KB4MIN(2, Y2); \
+	KB4MIN(3, Y3); \
+	VPMOVZXBW    X8, Y13; \
+	VPERMQ       $0x44, Y13, Y13; \
+	VPXOR        Y4, Y4, Y4; \
+	VPXOR        Y5, Y5, Y5; \
+	VPXOR        Y6, Y6, Y6; \
+	VPXOR        Y7, Y7, Y7
+
+// KB4TAIL applies d·d_x to the 4 rows' integer sums.
+#define KB4TAIL \
+	VPBROADCASTW (SI), X13; \
+	VCVTPH2PS    X13, Y13; \
+	KB4D(0, Y4, Y0); \
+	KB4D(1, Y5, Y1); \
+	KB4D(2, Y6, Y2); \
+	KB4D(3, Y7, Y3)
+
+// func dotQ4_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
+TEXT ·dotQ4_KRows4(SB), NOSPLIT, $0-104
+	KB4SETUP
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	TESTQ        R10, R10
+	JZ           q4kb4done
+
+q4kb4row:
+	KB4ROW
+	TESTQ CX, CX
+	JZ    q4kb4rowdone
+
+q4kb4block:
+	KB4Q4HEAD
+	Q4K_NIBBLES8(16)
+	KB4Q4J(0)
+	Q4K_NIBBLES8(48)
+	KB4Q4J(1)
+	Q4K_NIBBLES8(80)
+	KB4Q4J(2)
+	Q4K_NIBBLES8(112)
+	KB4Q4J(3)
+	KB4TAIL
+	ADDQ $144, SI
+	ADDQ $1168, DI
+	DECQ CX
+	JNZ  q4kb4block
+
+q4kb4rowdone:
+	KB4STORE
+	ADDQ R12, R11
+	DECQ R10
+	JNZ  q4kb4row
+
+q4kb4done:
+	VZEROUPPER
+	RET
+
+// KB6CORR starts ISUM of row i at −32·Σ_g scale_g·bsum_g (the Q6_K offset);
+// Y13 holds the 16 scales as int16.
+#define KB6CORR(i, ISUM) \
+	VPMADDWD (292*i+260)(DI), Y13, Y11; \
+	VPSLLD   $5, Y11, Y11; \
+	VPXOR    ISUM, ISUM, ISUM; \
+	VPSUBD   Y11, ISUM, ISUM
+
+// KB6HALF does half h of a Q6_K super-block for the 4 rows (ql at qloff,
+// qh at qhoff, activations from xoff; PERM selects the half's scales).
+#define KB6HALF(qloff, qhoff, xoff, PERM) \
+	VPMOVSXBW 192(SI), Y13; \
+	VPERMQ    $PERM, Y13, Y13; \
+	VMOVDQU   qhoff(SI), Y12; \
+	VMOVDQU   qloff(SI), Y8; \
+	VPAND     Y15, Y8, Y8; \
+	VPSLLW    $4, Y12, Y11; \
+	VPAND     Y14, Y11, Y11; \
+	VPOR      Y11, Y8, Y8; \
+	VMOVDQU   (qloff+32)(SI), Y9; \
+	VPAND     Y15, Y9, Y9; \
+	VPSLLW    $2, Y12, Y11; \
+	VPAND     Y14, Y11, Y11; \
+	VPOR      Y11, Y9, Y9; \
+	VPSHUFB   pairbcast<>+0(SB), Y13, Y10; \
+	KB4RUN(xoff, Y8, Y10, Y11); \
+	VPSHUFB   pairbcast<>+32(SB), Y13, Y10; \
+	KB4RUN((xoff+32), Y9, Y10, Y11); \
+	VMOVDQU   qloff(SI), Y8; \
+	VPSRLW    $4, Y8, Y8; \
+	VPAND     Y15, Y8, Y8; \
+	VPAND     Y14, Y12, Y11; \
+	VPOR      Y11, Y8, Y8; \
+	VMOVDQU   (qloff+32)(SI), Y9; \
+	VPSRLW    $4, Y9, Y9; \
+	VPAND     Y15, Y9, Y9; \
+	VPSRLW    $2, Y12, Y11; \
+	VPAND     Y14, Y11, Y11; \
+	VPOR      Y11, Y9, Y9; \
+	VPSHUFB   pairbcast<>+64(SB), Y13, Y10; \
+	KB4RUN((xoff+64), Y8, Y10, Y11); \
+	VPSHUFB   pairbcast<>+96(SB), Y13, Y10; \
+	KB4RUN((xoff+96), Y9, Y10, Y11)
+
+// func dotQ6_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
+TEXT ·dotQ6_KRows4(SB), NOSPLIT, $0-104
+	KB4SETUP
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x30303030, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+	TESTQ        R10, R10
+	JZ           q6kb4done
+
+q6kb4row:
+	KB4ROW
+	TESTQ CX, CX
+	JZ    q6kb4rowdone
+
+q6kb4block:
+	VPMOVSXBW    192(SI), Y13
+	KB6CORR(0, Y4)
+	KB6CORR(1, Y5)
+	KB6CORR(2, Y6)
+	KB6CORR(3, Y7)
+	KB6HALF(0, 128, 4, 0x44)
+	KB6HALF(64, 160, 132, 0xee)
+	VPBROADCASTW 208(SI), X13
+	VCVTPH2PS    X13, Y13
+	KB4D(0, Y4, Y0)
+	KB4D(1, Y5, Y1)
+	KB4D(2, Y6, Y2)
+	KB4D(3, Y7, Y3)
+	ADDQ         $210, SI
+	ADDQ         $1168, DI
+	DECQ         CX
+	JNZ          q6kb4block
+
+q6kb4rowdone:
+	KB4STORE
+	ADDQ R12, R11
+	DECQ R10
+	JNZ  q6kb4row
+
+q6kb4done:
 	VZEROUPPER
 	RET
