@@ -87,6 +87,15 @@ func dotQ4_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte
 //go:noescape
 func dotQ6_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
 
+//go:noescape
+func dotQ4_1Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
+
+//go:noescape
+func dotQ5_0Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
+
+//go:noescape
+func dotQ5_1Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
+
 // addAsmKernels swaps in the assembly row loops this CPU can run.
 func addAsmKernels(ks map[ggml.Type]*kernel) {
 	if !asmSupported() {
@@ -102,7 +111,10 @@ func addAsmKernels(ks map[ggml.Type]*kernel) {
 	set(ggml.Q8_0, "dotQ8_0Rows", dotQ8_0Rows, q8_0Len, false)
 	ks[ggml.Q8_0].batch = q8_0Batch()
 	set(ggml.Q4_0, "dotQ4_0Rows", dotQ4_0Rows, q4_0Len, true)
-	ks[ggml.Q4_0].batch = pairBatch("dotQ4_0Rows4", dotQ4_0Rows4, ks[ggml.Q4_0].dot, q4_0Len, 8)
+	ks[ggml.Q4_0].batch = pairBatch("dotQ4_0Rows4", dotQ4_0Rows4, ks[ggml.Q4_0], q4_0Len, 8)
+	ks[ggml.Q4_1].batch = pairBatch("dotQ4_1Rows4", dotQ4_1Rows4, ks[ggml.Q4_1], q4_1Len, 0)
+	ks[ggml.Q5_0].batch = pairBatch("dotQ5_0Rows4", dotQ5_0Rows4, ks[ggml.Q5_0], q5_0Len, 16)
+	ks[ggml.Q5_1].batch = pairBatch("dotQ5_1Rows4", dotQ5_1Rows4, ks[ggml.Q5_1], q5_1Len, 0)
 	set(ggml.Q4_1, "dotQ4_1Rows", dotQ4_1Rows, q4_1Len, true)
 	set(ggml.Q5_0, "dotQ5_0Rows", dotQ5_0Rows, q5_0Len, true)
 	set(ggml.Q5_1, "dotQ5_1Rows", dotQ5_1Rows, q5_1Len, true)
@@ -269,11 +281,14 @@ func kBatch(name string, loop kBatchLoop, wlen int) *batchKernel {
 // batchLoop is the signature of the batched assembly loops.
 type batchLoop func(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
 
-// pairBatch returns the batched kernel of a pair-layout type over Q8_0
-// activations: loop covers whole groups of 4 blocks, dot the remaining
-// blocks of each row. off is the offset the activations' quant sums are
-// scaled by (8 for Q4_0, 16 for Q5_0).
-func pairBatch(name string, loop batchLoop, dot func(k int, w, x []byte) float32, wlen int, off int32) *batchKernel {
+// pairBatch returns the batched kernel of a pair-layout type: loop covers
+// whole groups of 4 blocks, kn.dot the remaining blocks of each row. Per
+// group and activation row the layout holds the 128 pair-layout quant
+// bytes, the activation scales in lanes A A C C B B D D, and then for Q8_0
+// activations off·Σq (the weights' offset: 8 for Q4_0, 16 for Q5_0) in
+// lanes A 0 C 0 B 0 D 0 as int32, for Q8_1 the sums s in those lanes.
+func pairBatch(name string, loop batchLoop, kn *kernel, wlen int, off int32) *batchKernel {
+	xl := kn.x.TypeSize()
 	return &batchKernel{
 		asm: name,
 		side: func(k int) sides {
@@ -288,17 +303,20 @@ func pairBatch(name string, loop batchLoop, dot func(k int, w, x []byte) float32
 					// Lanes A A C C | B B D D: blocks 4g, 4g+2, 4g+1, 4g+3.
 					for lane, blk := range [8]int{0, 0, 2, 2, 1, 1, 3, 3} {
 						bi := 4*g + blk
-						a[lane] = f16At(x.q[bi*q8_0Len:])
-						if lane%2 == 0 {
+						xb := x.q[bi*xl:]
+						a[lane], a[8+lane] = f16At(xb), 0
+						switch {
+						case lane%2 == 1:
+						case kn.x == ggml.Q8_1:
+							a[8+lane] = f16At(xb[2:])
+						default:
 							a[8+lane] = math.Float32frombits(uint32(off * x.sums[bi]))
-						} else {
-							a[8+lane] = 0
 						}
 					}
 				}
 			}
 		},
-		rows: batchRows(loop, dot, wlen, 16),
+		rows: batchRows(loop, kn.dot, wlen, 16),
 	}
 }
 
