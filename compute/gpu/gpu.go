@@ -274,7 +274,8 @@ var layoutNames = map[ggml.Type]string{
 }
 
 // fastMatVec lists the layouts with a dedicated matrix-vector kernel.
-var fastMatVec = map[string]bool{"f32": true, "f16": true, "bf16": true, "q8_0s": true, "q4_0s": true, "q4_k": true, "q6_k": true}
+var fastMatVec = map[string]bool{"f32": true, "f16": true, "bf16": true, "q8_0s": true, "q4_0s": true,
+	"q4_1": true, "q5_0": true, "q5_1": true, "q4_k": true, "q5_k": true, "q6_k": true}
 
 // matVecTokens are the token counts the matrix-vector kernels are built for.
 var matVecTokens = []int{1, 2, 4, 8}

@@ -19,8 +19,9 @@ const mvWarps = 4
 // and quantRows its weight rows per block for each token count (the R of
 // the MQ macro in matmul.cu).
 var (
-	quantMatVec = map[string]bool{"q4_0s": true, "q8_0s": true, "q4_k": true, "q6_k": true}
-	quantRows   = map[int]int{1: 8, 2: 8, 4: 4, 8: 2}
+	quantMatVec = map[string]bool{"q4_0s": true, "q8_0s": true, "q4_1": true, "q5_0": true, "q5_1": true,
+		"q4_k": true, "q5_k": true, "q6_k": true}
+	quantRows = map[int]int{1: 8, 2: 8, 4: 4, 8: 2}
 )
 
 // matVecNames[layout][nt] is the fast kernel's name (built once: no

@@ -59,8 +59,10 @@ typedef long long i64;
 
 #ifdef RF_HIP
 #define SHFL_XOR(v, m) __shfl_xor((v), (m), WARP_SIZE)
+#define SHFL_IDX(v, src) __shfl((v), (src), WARP_SIZE)
 #else
 #define SHFL_XOR(v, m) __shfl_xor_sync(0xffffffffu, (v), (m), WARP_SIZE)
+#define SHFL_IDX(v, src) __shfl_sync(0xffffffffu, (v), (src), WARP_SIZE)
 #endif
 
 #define RF_INF __int_as_float(0x7f800000)

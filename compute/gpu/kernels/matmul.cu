@@ -154,9 +154,13 @@ struct QItem<T_Q4_0S> {
             xv[t][4] = b.x, xv[t][5] = b.y, xv[t][6] = b.z, xv[t][7] = b.w;
         }
     }
+    struct Prep {};
+    template <int R>
+    static __device__ __forceinline__ Prep prep(const u8*, i64, int, int, int) { return Prep{}; }
     template <int NT>
     static __device__ __forceinline__ void dot(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
-                                               int row, int k, int it, const float (*xv)[8], float* acc) {
+                                               int row, int r, int k, int it, const Prep&, const float (*xv)[8],
+                                               float* acc) {
         const int nb = k >> 5;
         const u32 q = ((const u32*)(w + (i64)row * nb * 16))[it];
         const float d = half_to_float(((const u16*)aux)[(i64)row * nb + (it >> 2)]);
@@ -191,9 +195,13 @@ struct QItem<T_Q8_0S> {
             xv[t][4] = b.x, xv[t][5] = b.y, xv[t][6] = b.z, xv[t][7] = b.w;
         }
     }
+    struct Prep {};
+    template <int R>
+    static __device__ __forceinline__ Prep prep(const u8*, i64, int, int, int) { return Prep{}; }
     template <int NT>
     static __device__ __forceinline__ void dot(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
-                                               int row, int k, int it, const float (*xv)[8], float* acc) {
+                                               int row, int r, int k, int it, const Prep&, const float (*xv)[8],
+                                               float* acc) {
         const int nb = k >> 5;
         const uint2 q = ((const uint2*)(w + (i64)row * nb * 32))[it];
         const float d = half_to_float(((const u16*)aux)[(i64)row * nb + (it >> 2)]);
@@ -214,12 +222,18 @@ struct QItem<T_Q8_0S> {
     }
 };
 
-// Q4_K: item = 32-bit word t of group g of super-block ib (it = 32ib + 8g + t):
-// elements 64g+4t..+3 (low nibbles, sub-block 2g) and 64g+32+4t..+3 (high
-// nibbles, sub-block 2g+1). A warp covers one super-block per step.
-template <>
-struct QItem<T_Q4_K> {
+// spread4 moves bit i of a 4-bit value to bit 0 of byte i.
+__device__ __forceinline__ u32 spread4(u32 b) { return (b * 0x00204081u) & 0x01010101u; }
+
+// Q4_K/Q5_K: item = 32-bit word t of group g of super-block ib (it = 32ib +
+// 8g + t): elements 64g+4t..+3 (low nibbles, sub-block 2g) and 64g+32+4t..+3
+// (high nibbles, sub-block 2g+1). A warp covers one super-block per step.
+// The 8 lanes of a group need the same two (scale, min) pairs of each row:
+// lane t decodes them for row t (prep) and the others read them by shuffle.
+template <bool Q5>
+struct QItemK {
     static constexpr int E = 8;
+    static constexpr int BS = Q5 ? 176 : 144;
     static __device__ __forceinline__ int items(int k) { return k >> 3; }
     template <int NT>
     static __device__ __forceinline__ void load_x(const float* const* xr, int it, float (*xv)[8]) {
@@ -231,20 +245,42 @@ struct QItem<T_Q4_K> {
             xv[t][4] = b.x, xv[t][5] = b.y, xv[t][6] = b.z, xv[t][7] = b.w;
         }
     }
+    struct Prep {
+        float d1, m1, d2, m2;
+    };
+    template <int R>
+    static __device__ __forceinline__ Prep prep(const u8* __restrict__ w, i64 rowBytes, int row0, int m, int it) {
+        Prep p = {0.f, 0.f, 0.f, 0.f};
+        const int t = it & 7, g = (it >> 3) & 3;
+        if (t < R) {
+            const u8* b = w + (i64)min(row0 + t, m - 1) * rowBytes + (it >> 5) * BS;
+            const u32 dd = *(const u32*)b;
+            const u32 s0 = *(const u32*)(b + 4), s1 = *(const u32*)(b + 8), s2 = *(const u32*)(b + 12);
+            int sc1, mn1, sc2, mn2;
+            scale_min_k4_regs(2 * g, s0, s1, s2, &sc1, &mn1);
+            scale_min_k4_regs(2 * g + 1, s0, s1, s2, &sc2, &mn2);
+            const float d = half_to_float((u16)(dd & 0xffff)), dmin = half_to_float((u16)(dd >> 16));
+            p.d1 = d * (float)sc1, p.m1 = dmin * (float)mn1, p.d2 = d * (float)sc2, p.m2 = dmin * (float)mn2;
+        }
+        return p;
+    }
     template <int NT>
     static __device__ __forceinline__ void dot(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
-                                               int row, int k, int it, const float (*xv)[8], float* acc) {
-        const int ib = it >> 5, g = (it >> 3) & 3, tw = it & 7;
-        const u8* b = w + (i64)row * rowBytes + ib * 144;
-        const u32 dd = *(const u32*)b;
-        const u32 s0 = *(const u32*)(b + 4), s1 = *(const u32*)(b + 8), s2 = *(const u32*)(b + 12);
-        const u32 q = *(const u32*)(b + 16 + 32 * g + 4 * tw);
-        int sc1, m1, sc2, m2;
-        scale_min_k4_regs(2 * g, s0, s1, s2, &sc1, &m1);
-        scale_min_k4_regs(2 * g + 1, s0, s1, s2, &sc2, &m2);
-        const float d = half_to_float((u16)(dd & 0xffff)), dmin = half_to_float((u16)(dd >> 16));
-        const float d1 = d * (float)sc1, mm1 = dmin * (float)m1, d2 = d * (float)sc2, mm2 = dmin * (float)m2;
-        const u32 lo = q & 0x0f0f0f0fu, hi = (q >> 4) & 0x0f0f0f0fu;
+                                               int row, int r, int k, int it, const Prep& p, const float (*xv)[8],
+                                               float* acc) {
+        const int g = (it >> 3) & 3, tw = it & 7;
+        const int src = (threadIdx.x % WARP_SIZE) & ~7;  // lane 0 of this 8-lane group
+        const float d1 = SHFL_IDX(p.d1, src + r), m1 = SHFL_IDX(p.m1, src + r);
+        const float d2 = SHFL_IDX(p.d2, src + r), m2 = SHFL_IDX(p.m2, src + r);
+        const u8* b = w + (i64)row * rowBytes + (it >> 5) * BS;
+        const u32 q = *(const u32*)(b + (Q5 ? 48 : 16) + 32 * g + 4 * tw);
+        u32 lo = q & 0x0f0f0f0fu, hi = (q >> 4) & 0x0f0f0f0fu;
+        if (Q5) {
+            // qh[l] (l = 4tw..4tw+3) holds the fifth bit: bit 2g for low, 2g+1 for high.
+            const u32 qh = *(const u32*)(b + 16 + 4 * tw);
+            lo |= ((qh >> (2 * g)) & 0x01010101u) << 4;
+            hi |= ((qh >> (2 * g + 1)) & 0x01010101u) << 4;
+        }
         float wl[4], wh[4];
 #pragma unroll
         for (int e = 0; e < 4; e++) {
@@ -261,10 +297,88 @@ struct QItem<T_Q4_K> {
                 qh += wh[e] * xv[t][4 + e];
                 xh += xv[t][4 + e];
             }
-            acc[t] += d1 * ql - mm1 * xl + d2 * qh - mm2 * xh;
+            acc[t] += d1 * ql - m1 * xl + d2 * qh - m2 * xh;
         }
     }
 };
+template <>
+struct QItem<T_Q4_K> : QItemK<false> {};
+template <>
+struct QItem<T_Q5_K> : QItemK<true> {};
+
+// Q4_1, Q5_0, Q5_1: item = 32-bit word w of a block's quants (it = 4b + w):
+// elements 4w..4w+3 (low nibbles) and 16+4w..16+4w+3 (high nibbles); the
+// Q5 types add a fifth bit from qh (bit j for element j).
+template <int T>
+struct QItemLegacy {
+    static constexpr int E = 8;
+    static constexpr int BS = T == T_Q4_1 ? 20 : (T == T_Q5_0 ? 22 : 24);
+    static __device__ __forceinline__ int items(int k) { return k >> 3; }
+    template <int NT>
+    static __device__ __forceinline__ void load_x(const float* const* xr, int it, float (*xv)[8]) {
+        const int base = (it >> 2) * 32 + (it & 3) * 4;
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            const float4 a = *(const float4*)(xr[t] + base), b = *(const float4*)(xr[t] + base + 16);
+            xv[t][0] = a.x, xv[t][1] = a.y, xv[t][2] = a.z, xv[t][3] = a.w;
+            xv[t][4] = b.x, xv[t][5] = b.y, xv[t][6] = b.z, xv[t][7] = b.w;
+        }
+    }
+    struct Prep {};
+    template <int R>
+    static __device__ __forceinline__ Prep prep(const u8*, i64, int, int, int) { return Prep{}; }
+    template <int NT>
+    static __device__ __forceinline__ void dot(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
+                                               int row, int r, int k, int it, const Prep&, const float (*xv)[8],
+                                               float* acc) {
+        const int wd = it & 3;
+        const u8* b = w + (i64)row * rowBytes + (it >> 2) * BS;
+        float d, mn = 0.f;
+        u32 q, lo, hi;
+        if (T == T_Q5_0) {  // 2-byte aligned blocks
+            d = half_to_float(load_u16(b));
+            const u32 qh = load_u32_a2(b + 2);
+            q = load_u32_a2(b + 6 + 4 * wd);
+            lo = (q & 0x0f0f0f0fu) | (spread4((qh >> (4 * wd)) & 15) << 4);
+            hi = ((q >> 4) & 0x0f0f0f0fu) | (spread4((qh >> (16 + 4 * wd)) & 15) << 4);
+        } else {
+            const u32 dm = *(const u32*)b;
+            d = half_to_float((u16)(dm & 0xffff)), mn = half_to_float((u16)(dm >> 16));
+            if (T == T_Q4_1) {
+                q = *(const u32*)(b + 4 + 4 * wd);
+                lo = q & 0x0f0f0f0fu, hi = (q >> 4) & 0x0f0f0f0fu;
+            } else {
+                const u32 qh = *(const u32*)(b + 4);
+                q = *(const u32*)(b + 8 + 4 * wd);
+                lo = (q & 0x0f0f0f0fu) | (spread4((qh >> (4 * wd)) & 15) << 4);
+                hi = ((q >> 4) & 0x0f0f0f0fu) | (spread4((qh >> (16 + 4 * wd)) & 15) << 4);
+            }
+        }
+        const float bias = T == T_Q5_0 ? 8388624.0f : 8388608.0f;  // 2^23 (+16 for Q5_0)
+        float wf[8];
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            wf[e] = byte_as_magic(lo, e) - bias;
+            wf[4 + e] = byte_as_magic(hi, e) - bias;
+        }
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            float s = 0.f, sx = 0.f;
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                s += wf[e] * xv[t][e];
+                if (T != T_Q5_0) sx += xv[t][e];
+            }
+            acc[t] += d * s + mn * sx;
+        }
+    }
+};
+template <>
+struct QItem<T_Q4_1> : QItemLegacy<T_Q4_1> {};
+template <>
+struct QItem<T_Q5_0> : QItemLegacy<T_Q5_0> {};
+template <>
+struct QItem<T_Q5_1> : QItemLegacy<T_Q5_1> {};
 
 // Q6_K: item = 4 consecutive l of one 128-element half h (it = 16ib + 8h + t,
 // l = 4t..4t+3) and the 4 quarters qd: elements 128h + 32qd + l.
@@ -284,9 +398,13 @@ struct QItem<T_Q6_K> {
             }
         }
     }
+    struct Prep {};
+    template <int R>
+    static __device__ __forceinline__ Prep prep(const u8*, i64, int, int, int) { return Prep{}; }
     template <int NT>
     static __device__ __forceinline__ void dot(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
-                                               int row, int k, int it, const float (*xv)[16], float* acc) {
+                                               int row, int r, int k, int it, const Prep&, const float (*xv)[16],
+                                               float* acc) {
         const int ib = it >> 4, h = (it >> 3) & 1, l0 = (it & 7) * 4;
         const u8* b = w + (i64)row * rowBytes + ib * 210;
         const u32 qa = load_u32_a2(b + 64 * h + l0), qb = load_u32_a2(b + 64 * h + 32 + l0);
@@ -338,12 +456,23 @@ __device__ void mv_quant(const u8* __restrict__ w, const u8* __restrict__ aux, i
 #pragma unroll
         for (int t = 0; t < NT; t++) acc[r][t] = 0.0f;
     const int items = Q::items(k);
+    // Warp-uniform trip count (the K-quant items shuffle between lanes):
+    // lanes past the last item re-read the last one with zero activations.
 #pragma unroll 2
-    for (int it = threadIdx.x; it < items; it += MQ_WARPS * WARP_SIZE) {
+    for (int it0 = warp * WARP_SIZE; it0 < items; it0 += MQ_WARPS * WARP_SIZE) {
+        const int it = min(it0 + lane, items - 1);
         float xv[NT][Q::E];
         Q::template load_x<NT>(xr, it, xv);
+        if (it0 + lane >= items) {
 #pragma unroll
-        for (int r = 0; r < R; r++) Q::template dot<NT>(w, aux, rowBytes, min(row0 + r, m - 1), k, it, xv, acc[r]);
+            for (int t = 0; t < NT; t++)
+#pragma unroll
+                for (int e = 0; e < Q::E; e++) xv[t][e] = 0.0f;
+        }
+        const typename Q::Prep p = Q::template prep<R>(w, rowBytes, row0, m, it);
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            Q::template dot<NT>(w, aux, rowBytes, min(row0 + r, m - 1), r, k, it, p, xv, acc[r]);
     }
 #pragma unroll
     for (int r = 0; r < R; r++)
@@ -373,7 +502,11 @@ __device__ void mv_quant(const u8* __restrict__ w, const u8* __restrict__ aux, i
 
 MQ(q4_0s, T_Q4_0S)
 MQ(q8_0s, T_Q8_0S)
+MQ(q4_1, T_Q4_1)
+MQ(q5_0, T_Q5_0)
+MQ(q5_1, T_Q5_1)
 MQ(q4_k, T_Q4_K)
+MQ(q5_k, T_Q5_K)
 MQ(q6_k, T_Q6_K)
 
 #define MV_GEN(TNAME, T)                                                                                             \
