@@ -138,85 +138,90 @@ __device__ __forceinline__ void scale_min_k4_regs(int j, u32 s0, u32 s1, u32 s2,
     }
 }
 
-// Q4_0 split: item = one 32-bit word of a block's 16 quant bytes: elements
-// 4w..4w+3 (low nibbles) and 16+4w..16+4w+3 (high nibbles) of block it/4.
+// Q4_0 split: item = two 32-bit words (one 8-byte load) of a block's 16
+// quant bytes, h = it&1: elements 8h..8h+7 (low nibbles) and 16+8h..16+8h+7
+// (high nibbles) of block it/2.
 template <>
 struct QItem<T_Q4_0S> {
-    static constexpr int E = 8;
-    static __device__ __forceinline__ int items(int k) { return k >> 3; }
+    static constexpr int E = 16;
+    static __device__ __forceinline__ int items(int k) { return k >> 4; }
     template <int NT>
-    static __device__ __forceinline__ void load_x(const float* const* xr, int it, float (*xv)[8]) {
-        const int base = (it >> 2) * 32 + (it & 3) * 4;
+    static __device__ __forceinline__ void load_x(const float* const* xr, int it, float (*xv)[16]) {
+        const int base = (it >> 1) * 32 + (it & 1) * 8;
 #pragma unroll
-        for (int t = 0; t < NT; t++) {
-            const float4 a = *(const float4*)(xr[t] + base), b = *(const float4*)(xr[t] + base + 16);
-            xv[t][0] = a.x, xv[t][1] = a.y, xv[t][2] = a.z, xv[t][3] = a.w;
-            xv[t][4] = b.x, xv[t][5] = b.y, xv[t][6] = b.z, xv[t][7] = b.w;
-        }
+        for (int t = 0; t < NT; t++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const float4 a = *(const float4*)(xr[t] + base + (i & 1) * 4 + (i >> 1) * 16);
+                xv[t][4 * i] = a.x, xv[t][4 * i + 1] = a.y, xv[t][4 * i + 2] = a.z, xv[t][4 * i + 3] = a.w;
+            }
     }
     struct Prep {};
     template <int R>
     static __device__ __forceinline__ Prep prep(const u8*, i64, int, int, int) { return Prep{}; }
     template <int NT>
     static __device__ __forceinline__ void dot(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
-                                               int row, int r, int k, int it, const Prep&, const float (*xv)[8],
+                                               int row, int r, int k, int it, const Prep&, const float (*xv)[16],
                                                float* acc) {
         const int nb = k >> 5;
-        const u32 q = ((const u32*)(w + (i64)row * nb * 16))[it];
-        const float d = half_to_float(((const u16*)aux)[(i64)row * nb + (it >> 2)]);
-        const u32 lo = q & 0x0f0f0f0fu, hi = (q >> 4) & 0x0f0f0f0fu;
-        float wf[8];
+        const uint2 q = ((const uint2*)(w + (i64)row * nb * 16))[it];
+        const float d = half_to_float(((const u16*)aux)[(i64)row * nb + (it >> 1)]);
+        const u32 qq[2] = {q.x, q.y};
+        float wf[16];  // [0..7] low nibbles (elements 8h..), [8..15] high (16+8h..)
 #pragma unroll
-        for (int b = 0; b < 4; b++) {
-            wf[b] = byte_as_magic(lo, b) - 8388616.0f;  // 2^23 + 8
-            wf[4 + b] = byte_as_magic(hi, b) - 8388616.0f;
+        for (int i = 0; i < 2; i++) {
+            const u32 lo = qq[i] & 0x0f0f0f0fu, hi = (qq[i] >> 4) & 0x0f0f0f0fu;
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                wf[4 * i + e] = byte_as_magic(lo, e) - 8388616.0f;  // 2^23 + 8
+                wf[8 + 4 * i + e] = byte_as_magic(hi, e) - 8388616.0f;
+            }
         }
 #pragma unroll
         for (int t = 0; t < NT; t++) {
             float s = 0.0f;
 #pragma unroll
-            for (int e = 0; e < 8; e++) s += wf[e] * xv[t][e];
+            for (int e = 0; e < 16; e++) s += wf[e] * xv[t][e];
             acc[t] += d * s;
         }
     }
 };
 
-// Q8_0 split: item = 8 consecutive int8 quants (an 8-byte load).
+// Q8_0 split: item = 16 consecutive int8 quants (one 16-byte load), half
+// it&1 of block it/2.
 template <>
 struct QItem<T_Q8_0S> {
-    static constexpr int E = 8;
-    static __device__ __forceinline__ int items(int k) { return k >> 3; }
+    static constexpr int E = 16;
+    static __device__ __forceinline__ int items(int k) { return k >> 4; }
     template <int NT>
-    static __device__ __forceinline__ void load_x(const float* const* xr, int it, float (*xv)[8]) {
+    static __device__ __forceinline__ void load_x(const float* const* xr, int it, float (*xv)[16]) {
 #pragma unroll
-        for (int t = 0; t < NT; t++) {
-            const float4 a = *(const float4*)(xr[t] + 8 * it), b = *(const float4*)(xr[t] + 8 * it + 4);
-            xv[t][0] = a.x, xv[t][1] = a.y, xv[t][2] = a.z, xv[t][3] = a.w;
-            xv[t][4] = b.x, xv[t][5] = b.y, xv[t][6] = b.z, xv[t][7] = b.w;
-        }
+        for (int t = 0; t < NT; t++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const float4 a = *(const float4*)(xr[t] + 16 * it + 4 * i);
+                xv[t][4 * i] = a.x, xv[t][4 * i + 1] = a.y, xv[t][4 * i + 2] = a.z, xv[t][4 * i + 3] = a.w;
+            }
     }
     struct Prep {};
     template <int R>
     static __device__ __forceinline__ Prep prep(const u8*, i64, int, int, int) { return Prep{}; }
     template <int NT>
     static __device__ __forceinline__ void dot(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
-                                               int row, int r, int k, int it, const Prep&, const float (*xv)[8],
+                                               int row, int r, int k, int it, const Prep&, const float (*xv)[16],
                                                float* acc) {
         const int nb = k >> 5;
-        const uint2 q = ((const uint2*)(w + (i64)row * nb * 32))[it];
-        const float d = half_to_float(((const u16*)aux)[(i64)row * nb + (it >> 2)]);
-        const u32 q0 = q.x ^ 0x80808080u, q1 = q.y ^ 0x80808080u;  // int8 -> biased uint8
-        float wf[8];
+        const uint4 q = ((const uint4*)(w + (i64)row * nb * 32))[it];
+        const float d = half_to_float(((const u16*)aux)[(i64)row * nb + (it >> 1)]);
+        const u32 qq[4] = {q.x ^ 0x80808080u, q.y ^ 0x80808080u, q.z ^ 0x80808080u, q.w ^ 0x80808080u};
+        float wf[16];
 #pragma unroll
-        for (int b = 0; b < 4; b++) {
-            wf[b] = byte_as_magic(q0, b) - 8388736.0f;  // 2^23 + 128
-            wf[4 + b] = byte_as_magic(q1, b) - 8388736.0f;
-        }
+        for (int e = 0; e < 16; e++) wf[e] = byte_as_magic(qq[e >> 2], e & 3) - 8388736.0f;  // 2^23 + 128
 #pragma unroll
         for (int t = 0; t < NT; t++) {
             float s = 0.0f;
 #pragma unroll
-            for (int e = 0; e < 8; e++) s += wf[e] * xv[t][e];
+            for (int e = 0; e < 16; e++) s += wf[e] * xv[t][e];
             acc[t] += d * s;
         }
     }
@@ -225,79 +230,92 @@ struct QItem<T_Q8_0S> {
 // spread4 moves bit i of a 4-bit value to bit 0 of byte i.
 __device__ __forceinline__ u32 spread4(u32 b) { return (b * 0x00204081u) & 0x01010101u; }
 
-// Q4_K/Q5_K: item = 32-bit word t of group g of super-block ib (it = 32ib +
-// 8g + t): elements 64g+4t..+3 (low nibbles, sub-block 2g) and 64g+32+4t..+3
-// (high nibbles, sub-block 2g+1). A warp covers one super-block per step.
-// The 8 lanes of a group need the same two (scale, min) pairs of each row:
-// lane t decodes them for row t (prep) and the others read them by shuffle.
+// Q4_K/Q5_K: item = words 2p, 2p+1 (one 8-byte load) of group g of
+// super-block ib (it = 16ib + 4g + p): elements 64g+8p..+7 (low nibbles,
+// sub-block 2g) and 64g+32+8p..+7 (high nibbles, sub-block 2g+1). The 4
+// lanes of a group need the same two (scale, min) pairs of each row: lane p
+// decodes them for rows p and p+4 (prep), the others read them by shuffle.
 template <bool Q5>
 struct QItemK {
-    static constexpr int E = 8;
+    static constexpr int E = 16;
     static constexpr int BS = Q5 ? 176 : 144;
-    static __device__ __forceinline__ int items(int k) { return k >> 3; }
+    static __device__ __forceinline__ int items(int k) { return k >> 4; }
     template <int NT>
-    static __device__ __forceinline__ void load_x(const float* const* xr, int it, float (*xv)[8]) {
-        const int base = (it >> 5) * 256 + ((it >> 3) & 3) * 64 + (it & 7) * 4;
+    static __device__ __forceinline__ void load_x(const float* const* xr, int it, float (*xv)[16]) {
+        const int base = (it >> 4) * 256 + ((it >> 2) & 3) * 64 + (it & 3) * 8;
 #pragma unroll
-        for (int t = 0; t < NT; t++) {
-            const float4 a = *(const float4*)(xr[t] + base), b = *(const float4*)(xr[t] + base + 32);
-            xv[t][0] = a.x, xv[t][1] = a.y, xv[t][2] = a.z, xv[t][3] = a.w;
-            xv[t][4] = b.x, xv[t][5] = b.y, xv[t][6] = b.z, xv[t][7] = b.w;
-        }
+        for (int t = 0; t < NT; t++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const float4 a = *(const float4*)(xr[t] + base + (i & 1) * 4 + (i >> 1) * 32);
+                xv[t][4 * i] = a.x, xv[t][4 * i + 1] = a.y, xv[t][4 * i + 2] = a.z, xv[t][4 * i + 3] = a.w;
+            }
     }
     struct Prep {
-        float d1, m1, d2, m2;
+        float d1[2], m1[2], d2[2], m2[2];
     };
     template <int R>
     static __device__ __forceinline__ Prep prep(const u8* __restrict__ w, i64 rowBytes, int row0, int m, int it) {
-        Prep p = {0.f, 0.f, 0.f, 0.f};
-        const int t = it & 7, g = (it >> 3) & 3;
-        if (t < R) {
-            const u8* b = w + (i64)min(row0 + t, m - 1) * rowBytes + (it >> 5) * BS;
-            const u32 dd = *(const u32*)b;
-            const u32 s0 = *(const u32*)(b + 4), s1 = *(const u32*)(b + 8), s2 = *(const u32*)(b + 12);
-            int sc1, mn1, sc2, mn2;
-            scale_min_k4_regs(2 * g, s0, s1, s2, &sc1, &mn1);
-            scale_min_k4_regs(2 * g + 1, s0, s1, s2, &sc2, &mn2);
-            const float d = half_to_float((u16)(dd & 0xffff)), dmin = half_to_float((u16)(dd >> 16));
-            p.d1 = d * (float)sc1, p.m1 = dmin * (float)mn1, p.d2 = d * (float)sc2, p.m2 = dmin * (float)mn2;
+        Prep p;
+        const int pl = it & 3, g = (it >> 2) & 3;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            p.d1[h] = p.m1[h] = p.d2[h] = p.m2[h] = 0.f;
+            if (4 * h + pl < R) {
+                const u8* b = w + (i64)min(row0 + 4 * h + pl, m - 1) * rowBytes + (it >> 4) * BS;
+                const u32 dd = *(const u32*)b;
+                const u32 s0 = *(const u32*)(b + 4), s1 = *(const u32*)(b + 8), s2 = *(const u32*)(b + 12);
+                int sc1, mn1, sc2, mn2;
+                scale_min_k4_regs(2 * g, s0, s1, s2, &sc1, &mn1);
+                scale_min_k4_regs(2 * g + 1, s0, s1, s2, &sc2, &mn2);
+                const float d = half_to_float((u16)(dd & 0xffff)), dmin = half_to_float((u16)(dd >> 16));
+                p.d1[h] = d * (float)sc1, p.m1[h] = dmin * (float)mn1;
+                p.d2[h] = d * (float)sc2, p.m2[h] = dmin * (float)mn2;
+            }
         }
         return p;
     }
     template <int NT>
     static __device__ __forceinline__ void dot(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
-                                               int row, int r, int k, int it, const Prep& p, const float (*xv)[8],
+                                               int row, int r, int k, int it, const Prep& p, const float (*xv)[16],
                                                float* acc) {
-        const int g = (it >> 3) & 3, tw = it & 7;
-        const int src = (threadIdx.x % WARP_SIZE) & ~7;  // lane 0 of this 8-lane group
-        const float d1 = SHFL_IDX(p.d1, src + r), m1 = SHFL_IDX(p.m1, src + r);
-        const float d2 = SHFL_IDX(p.d2, src + r), m2 = SHFL_IDX(p.m2, src + r);
-        const u8* b = w + (i64)row * rowBytes + (it >> 5) * BS;
-        const u32 q = *(const u32*)(b + (Q5 ? 48 : 16) + 32 * g + 4 * tw);
-        u32 lo = q & 0x0f0f0f0fu, hi = (q >> 4) & 0x0f0f0f0fu;
-        if (Q5) {
-            // qh[l] (l = 4tw..4tw+3) holds the fifth bit: bit 2g for low, 2g+1 for high.
-            const u32 qh = *(const u32*)(b + 16 + 4 * tw);
-            lo |= ((qh >> (2 * g)) & 0x01010101u) << 4;
-            hi |= ((qh >> (2 * g + 1)) & 0x01010101u) << 4;
-        }
-        float wl[4], wh[4];
+        const int g = (it >> 2) & 3, pl = it & 3;
+        const int src = ((threadIdx.x % WARP_SIZE) & ~3) + (r & 3);  // the lane that decoded row r
+        const int h = r >> 2;
+        const float d1 = SHFL_IDX(p.d1[h], src), m1 = SHFL_IDX(p.m1[h], src);
+        const float d2 = SHFL_IDX(p.d2[h], src), m2 = SHFL_IDX(p.m2[h], src);
+        const u8* b = w + (i64)row * rowBytes + (it >> 4) * BS;
+        const uint2 q = *(const uint2*)(b + (Q5 ? 48 : 16) + 32 * g + 8 * pl);
+        uint2 qh;
+        if (Q5) qh = *(const uint2*)(b + 16 + 8 * pl);
+        const u32 qq[2] = {q.x, q.y};
+        float wl[8], wh[8];
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            wl[e] = byte_as_magic(lo, e) - 8388608.0f;
-            wh[e] = byte_as_magic(hi, e) - 8388608.0f;
+        for (int i = 0; i < 2; i++) {
+            u32 lo = qq[i] & 0x0f0f0f0fu, hi = (qq[i] >> 4) & 0x0f0f0f0fu;
+            if (Q5) {
+                // qh[l] holds the fifth bit: bit 2g for low nibbles, 2g+1 for high.
+                const u32 hb = i ? qh.y : qh.x;
+                lo |= ((hb >> (2 * g)) & 0x01010101u) << 4;
+                hi |= ((hb >> (2 * g + 1)) & 0x01010101u) << 4;
+            }
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                wl[4 * i + e] = byte_as_magic(lo, e) - 8388608.0f;
+                wh[4 * i + e] = byte_as_magic(hi, e) - 8388608.0f;
+            }
         }
 #pragma unroll
         for (int t = 0; t < NT; t++) {
-            float ql = 0.f, xl = 0.f, qh = 0.f, xh = 0.f;
+            float ql = 0.f, xl = 0.f, qs = 0.f, xs = 0.f;
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
+            for (int e = 0; e < 8; e++) {
                 ql += wl[e] * xv[t][e];
                 xl += xv[t][e];
-                qh += wh[e] * xv[t][4 + e];
-                xh += xv[t][4 + e];
+                qs += wh[e] * xv[t][8 + e];
+                xs += xv[t][8 + e];
             }
-            acc[t] += d1 * ql - m1 * xl + d2 * qh - m2 * xh;
+            acc[t] += d1 * ql - m1 * xl + d2 * qs - m2 * xs;
         }
     }
 };
