@@ -227,6 +227,95 @@ struct QItem<T_Q8_0S> {
     }
 };
 
+// Pseudo-types: the split layouts read in 8-element items.
+#define T_Q4_0S8 1102
+#define T_Q8_0S8 1108
+
+// Q4_0 split, 8-element items (for 4 and 8 tokens, where 16-element items
+// take too many registers): item = one 32-bit word of a block's 16 quant bytes: elements
+// 4w..4w+3 (low nibbles) and 16+4w..16+4w+3 (high nibbles) of block it/4.
+template <>
+struct QItem<T_Q4_0S8> {
+    static constexpr int E = 8;
+    static __device__ __forceinline__ int items(int k) { return k >> 3; }
+    template <int NT>
+    static __device__ __forceinline__ void load_x(const float* const* xr, int it, float (*xv)[8]) {
+        const int base = (it >> 2) * 32 + (it & 3) * 4;
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            const float4 a = *(const float4*)(xr[t] + base), b = *(const float4*)(xr[t] + base + 16);
+            xv[t][0] = a.x, xv[t][1] = a.y, xv[t][2] = a.z, xv[t][3] = a.w;
+            xv[t][4] = b.x, xv[t][5] = b.y, xv[t][6] = b.z, xv[t][7] = b.w;
+        }
+    }
+    struct Prep {};
+    template <int R>
+    static __device__ __forceinline__ Prep prep(const u8*, i64, int, int, int) { return Prep{}; }
+    template <int NT>
+    static __device__ __forceinline__ void dot(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
+                                               int row, int r, int k, int it, const Prep&, const float (*xv)[8],
+                                               float* acc) {
+        const int nb = k >> 5;
+        const u32 q = ((const u32*)(w + (i64)row * nb * 16))[it];
+        const float d = half_to_float(((const u16*)aux)[(i64)row * nb + (it >> 2)]);
+        const u32 lo = q & 0x0f0f0f0fu, hi = (q >> 4) & 0x0f0f0f0fu;
+        float wf[8];
+#pragma unroll
+        for (int b = 0; b < 4; b++) {
+            wf[b] = byte_as_magic(lo, b) - 8388616.0f;  // 2^23 + 8
+            wf[4 + b] = byte_as_magic(hi, b) - 8388616.0f;
+        }
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            float s = 0.0f;
+#pragma unroll
+            for (int e = 0; e < 8; e++) s += wf[e] * xv[t][e];
+            acc[t] += d * s;
+        }
+    }
+};
+
+// Q8_0 split, 8-element items (4 and 8 tokens): 8 consecutive int8 quants (an 8-byte load).
+template <>
+struct QItem<T_Q8_0S8> {
+    static constexpr int E = 8;
+    static __device__ __forceinline__ int items(int k) { return k >> 3; }
+    template <int NT>
+    static __device__ __forceinline__ void load_x(const float* const* xr, int it, float (*xv)[8]) {
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            const float4 a = *(const float4*)(xr[t] + 8 * it), b = *(const float4*)(xr[t] + 8 * it + 4);
+            xv[t][0] = a.x, xv[t][1] = a.y, xv[t][2] = a.z, xv[t][3] = a.w;
+            xv[t][4] = b.x, xv[t][5] = b.y, xv[t][6] = b.z, xv[t][7] = b.w;
+        }
+    }
+    struct Prep {};
+    template <int R>
+    static __device__ __forceinline__ Prep prep(const u8*, i64, int, int, int) { return Prep{}; }
+    template <int NT>
+    static __device__ __forceinline__ void dot(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
+                                               int row, int r, int k, int it, const Prep&, const float (*xv)[8],
+                                               float* acc) {
+        const int nb = k >> 5;
+        const uint2 q = ((const uint2*)(w + (i64)row * nb * 32))[it];
+        const float d = half_to_float(((const u16*)aux)[(i64)row * nb + (it >> 2)]);
+        const u32 q0 = q.x ^ 0x80808080u, q1 = q.y ^ 0x80808080u;  // int8 -> biased uint8
+        float wf[8];
+#pragma unroll
+        for (int b = 0; b < 4; b++) {
+            wf[b] = byte_as_magic(q0, b) - 8388736.0f;  // 2^23 + 128
+            wf[4 + b] = byte_as_magic(q1, b) - 8388736.0f;
+        }
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            float s = 0.0f;
+#pragma unroll
+            for (int e = 0; e < 8; e++) s += wf[e] * xv[t][e];
+            acc[t] += d * s;
+        }
+    }
+};
+
 // spread4 moves bit i of a 4-bit value to bit 0 of byte i.
 __device__ __forceinline__ u32 spread4(u32 b) { return (b * 0x00204081u) & 0x01010101u; }
 
@@ -518,8 +607,15 @@ __device__ void mv_quant(const u8* __restrict__ w, const u8* __restrict__ aux, i
     extern "C" __global__ void MQ_BOUNDS matvec_##TNAME##_4(MV_ARGS) { mv_quant<T, 4, 4>(w, aux, rowBytes, x, y, m, k, n); } \
     extern "C" __global__ void MQ_BOUNDS matvec_##TNAME##_8(MV_ARGS) { mv_quant<T, 8, 2>(w, aux, rowBytes, x, y, m, k, n); }
 
-MQ(q4_0s, T_Q4_0S)
-MQ(q8_0s, T_Q8_0S)
+// MQ2 is MQ with a second item type (T8) for 4 and 8 tokens.
+#define MQ2(TNAME, T, T8)                                                                                         \
+    extern "C" __global__ void MQ_BOUNDS matvec_##TNAME##_1(MV_ARGS) { mv_quant<T, 1, 8>(w, aux, rowBytes, x, y, m, k, n); } \
+    extern "C" __global__ void MQ_BOUNDS matvec_##TNAME##_2(MV_ARGS) { mv_quant<T, 2, 8>(w, aux, rowBytes, x, y, m, k, n); } \
+    extern "C" __global__ void MQ_BOUNDS matvec_##TNAME##_4(MV_ARGS) { mv_quant<T8, 4, 4>(w, aux, rowBytes, x, y, m, k, n); } \
+    extern "C" __global__ void MQ_BOUNDS matvec_##TNAME##_8(MV_ARGS) { mv_quant<T8, 8, 2>(w, aux, rowBytes, x, y, m, k, n); }
+
+MQ2(q4_0s, T_Q4_0S, T_Q4_0S8)
+MQ2(q8_0s, T_Q8_0S, T_Q8_0S8)
 MQ(q4_1, T_Q4_1)
 MQ(q5_0, T_Q5_0)
 MQ(q5_1, T_Q5_1)
