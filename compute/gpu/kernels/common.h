@@ -18,10 +18,15 @@
 #include <hip/hip_runtime.h>
 #endif
 // A WARP_SIZE other than the target's wavefront (64 on CDNA, 32 on RDNA by
-// default) would silently break every shuffle reduction.
+// default) would silently break every shuffle reduction. Clang 20 deprecates
+// the macro (hence the pragmas) and clang 22 drops it; the check then lapses
+// and the host's WARP_SIZE from the device attribute is all there is.
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wdeprecated-pragma"
 #if defined(__AMDGCN_WAVEFRONT_SIZE) && __AMDGCN_WAVEFRONT_SIZE != WARP_SIZE
 #error "WARP_SIZE does not match the target's wavefront size"
 #endif
+#pragma clang diagnostic pop
 // HIP's __fmul_rn/__fadd_rn/__fsub_rn are plain operators that clang fuses
 // into FMAs after inlining (HIP compiles with fp-contract=fast-honor-pragmas),
 // unlike CUDA's, which never fuse. The kernels use them to get products
