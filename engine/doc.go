@@ -1,0 +1,61 @@
+// Package engine is the continuous-batching scheduler of the inference
+// server: it queues requests, runs them together through one model.Forward
+// per step, samples each sequence's next token and streams the results as
+// events.
+//
+// # Notes for callers (differences from the first API sketch)
+//
+//   - Config.EnablePrefixCache cannot default to true in a zero Config (a
+//     bool's zero value is false). Start from [DefaultConfig], which sets it;
+//     a Config literal without it runs with the prefix cache off.
+//   - An empty prompt, out-of-vocabulary token ids, a negative MaxTokens and
+//     invalid sampling parameters are [ErrInvalid] (added), not ErrTooLong.
+//     ErrTooLong is only about lengths.
+//   - The Done event carries no token: its Token is -1, and its Text is the
+//     text held back until the end (an incomplete UTF-8 character or a
+//     possible stop-string prefix that turned out not to be one), which may
+//     be non-empty. Every other event carries exactly one generated token.
+//   - model.Cache.CopyBlock takes no backend argument: the cache already
+//     knows its backend.
+//
+// # Scheduling
+//
+// One goroutine (started by Engine.Start) owns the model and the KV cache.
+// Each step it builds one batch of at most Config.MaxBatchTokens rows:
+//
+//  1. one row for every running sequence that is decoding (oldest first);
+//  2. a chunk of every running sequence whose prompt is not yet fully
+//     computed (chunked prefill: a long prompt is spread over steps);
+//  3. new requests from the queue, in order, while fewer than
+//     Config.MaxSeqs sequences run and their first chunk's blocks can be
+//     allocated. On admission the prompt is matched against the prefix
+//     cache and the matched tokens are not computed again
+//     (Usage.CachedTokens).
+//
+// The batch runs as one model.Forward; logits are computed only for the
+// last row of each sequence that reaches the end of its known tokens, and
+// each of those sequences samples its next token with its own seeded
+// sampler.
+//
+// When a decoding sequence needs a new KV block and none is free, the
+// newest running sequence is preempted: its blocks are released (full ones
+// stay in the prefix cache) and it goes back to the front of the queue with
+// its prompt and the tokens generated so far, to be recomputed when it is
+// admitted again. Its sampler, detokenizer and stop-string state are kept,
+// so the output is the same as if it had never been preempted.
+//
+// Batch invariance: every backend op computes a row from that row's data
+// only, so with greedy sampling a request gives the same tokens alone or
+// batched, chunked or not, preempted or not (bit for bit on the reference
+// and CPU backends; see the tests).
+//
+// # Events
+//
+// Each request's events go through a buffered channel. The scheduler never
+// blocks on it: when the channel is full, events wait in a per-request
+// backlog that is flushed between steps. A reader that takes nothing for
+// Config.SlowReaderTimeout is cancelled: its request ends with
+// FinishReason "cancelled" and Err wrapping [ErrSlowReader], undelivered
+// token events are dropped to make room for that final event, and the
+// channel is closed.
+package engine
