@@ -94,18 +94,21 @@ func runEach(t *testing.T, e *Engine, reqs []Request) []output {
 	return outs
 }
 
+// testBackends are the backends the invariance tests run on: the reference
+// and the CPU backend, both of which compute every row of a batch from that
+// row alone, so results must agree bit for bit.
+var testBackends = []struct {
+	name string
+	new  func() compute.Backend
+}{
+	{"reference", refBackend},
+	{"cpu", func() compute.Backend { return cpu.New(2) }},
+}
+
 // TestBatchInvariance: 8 different prompts run concurrently give exactly
-// the tokens, logprobs and text each gives alone, on the reference backend
-// and on the CPU backend (both compute every row from that row alone).
+// the tokens, logprobs and text each gives alone.
 func TestBatchInvariance(t *testing.T) {
-	backends := []struct {
-		name string
-		new  func() compute.Backend
-	}{
-		{"reference", refBackend},
-		{"cpu", func() compute.Backend { return cpu.New(2) }},
-	}
-	for _, be := range backends {
+	for _, be := range testBackends {
 		t.Run(be.name, func(t *testing.T) {
 			s := loadStories(t, be.new)
 			reqs := invarianceRequests(t, s, true)
@@ -143,62 +146,72 @@ func totalTokens(outs []output) int {
 // chunks spread over steps, and the outputs (logprobs included, so the
 // logits) are those of whole-prompt prefill.
 func TestChunkedPrefill(t *testing.T) {
-	s := loadStories(t, refBackend)
-	var reqs []Request
-	for i, text := range testPrompts {
-		// Long prompts: two openings joined, 10 to 25 tokens.
-		prompt := s.encode(t, text+" "+testPrompts[(i+3)%len(testPrompts)])
-		r := greedy(prompt, 40)
-		r.TopLogprobs = 2
-		reqs = append(reqs, r)
-	}
-	whole := runAll(t, startEngine(t, s, DefaultConfig()), reqs)
-	cfg := DefaultConfig()
-	cfg.MaxBatchTokens = 7
-	e := startEngine(t, loadStories(t, refBackend), cfg)
-	chunked := runAll(t, e, reqs)
-	for i := range reqs {
-		if d := sameOutput(chunked[i], whole[i]); d != "" {
-			t.Errorf("request %d: chunked vs whole prefill: %s", i, d)
-		}
-	}
-	if st := e.Stats(); st.LastBatchTokens > 7 || st.Steps == 0 {
-		t.Errorf("stats %+v: want batches of at most 7 rows", st)
-	}
-	// One request alone with a 7-token budget also matches.
-	if d := sameOutput(run(t, e, reqs[0]), whole[0]); d != "" {
-		t.Errorf("single chunked request: %s", d)
+	for _, be := range testBackends {
+		t.Run(be.name, func(t *testing.T) {
+			s := loadStories(t, be.new)
+			var reqs []Request
+			for i, text := range testPrompts {
+				// Long prompts: two openings joined, 10 to 25 tokens.
+				prompt := s.encode(t, text+" "+testPrompts[(i+3)%len(testPrompts)])
+				r := greedy(prompt, 40)
+				r.TopLogprobs = 2
+				reqs = append(reqs, r)
+			}
+			whole := runAll(t, startEngine(t, s, DefaultConfig()), reqs)
+			cfg := DefaultConfig()
+			cfg.MaxBatchTokens = 7
+			e := startEngine(t, loadStories(t, be.new), cfg)
+			chunked := runAll(t, e, reqs)
+			for i := range reqs {
+				if d := sameOutput(chunked[i], whole[i]); d != "" {
+					t.Errorf("request %d: chunked vs whole prefill: %s", i, d)
+				}
+			}
+			if st := e.Stats(); st.LastBatchTokens > 7 || st.Steps == 0 {
+				t.Errorf("stats %+v: want batches of at most 7 rows", st)
+			}
+			// One request alone with a 7-token budget also matches.
+			if d := sameOutput(run(t, e, reqs[0]), whole[0]); d != "" {
+				t.Errorf("single chunked request: %s", d)
+			}
+		})
 	}
 }
 
 // TestPreemption: a KV pool far too small for the requests together forces
-// preemptions, and every request still gives its solo output.
+// preemptions, and every request still gives its solo output, with the
+// prefix cache (preempted sequences get their full blocks back) and
+// without (they recompute everything).
 func TestPreemption(t *testing.T) {
-	s := loadStories(t, refBackend)
-	reqs := invarianceRequests(t, s, true)
-	for i := range reqs {
-		reqs[i].IgnoreEOS = true // full length: every sequence keeps growing
-		reqs[i].MaxTokens = 100 - len(reqs[i].Prompt)
-	}
-	solo := runEach(t, startEngine(t, s, DefaultConfig()), reqs)
-	for _, prefix := range []bool{true, false} {
-		cfg := Config{EnablePrefixCache: prefix, BlockSize: 8, KVCacheTokens: 8 * 20} // 160 slots for 8 × 100 tokens
-		e := startEngine(t, loadStories(t, refBackend), cfg)
-		got := runAll(t, e, reqs)
-		for i := range reqs {
-			if d := sameOutput(got[i], solo[i]); d != "" {
-				t.Errorf("prefix cache %v: request %d with preemption vs alone: %s", prefix, i, d)
+	for _, be := range testBackends {
+		t.Run(be.name, func(t *testing.T) {
+			s := loadStories(t, be.new)
+			reqs := invarianceRequests(t, s, true)
+			for i := range reqs {
+				reqs[i].IgnoreEOS = true // full length: every sequence keeps growing
+				reqs[i].MaxTokens = 100 - len(reqs[i].Prompt)
 			}
-		}
-		st := e.Stats()
-		t.Logf("prefix cache %v: %d preemptions, %d steps, %d rows computed for %d prompt and %d generated tokens; prefix hits %d",
-			prefix, st.Preemptions, st.Steps, st.ComputedTokens, st.PromptTokens, st.GeneratedTokens, st.PrefixHitTokens)
-		if st.Preemptions == 0 {
-			t.Errorf("prefix cache %v: no preemption with a pool of %d blocks", prefix, st.KVBlocksTotal)
-		}
-		if st.KVBlocksUsed != 0 {
-			t.Errorf("prefix cache %v: %d blocks still used", prefix, st.KVBlocksUsed)
-		}
+			solo := runEach(t, startEngine(t, s, DefaultConfig()), reqs)
+			for _, prefix := range []bool{true, false} {
+				cfg := Config{EnablePrefixCache: prefix, BlockSize: 8, KVCacheTokens: 8 * 20} // 160 slots for 8 × 100 tokens
+				e := startEngine(t, loadStories(t, be.new), cfg)
+				got := runAll(t, e, reqs)
+				for i := range reqs {
+					if d := sameOutput(got[i], solo[i]); d != "" {
+						t.Errorf("prefix cache %v: request %d with preemption vs alone: %s", prefix, i, d)
+					}
+				}
+				st := e.Stats()
+				t.Logf("prefix cache %v: %d preemptions, %d steps, %d rows computed for %d prompt and %d generated tokens; prefix hits %d",
+					prefix, st.Preemptions, st.Steps, st.ComputedTokens, st.PromptTokens, st.GeneratedTokens, st.PrefixHitTokens)
+				if st.Preemptions == 0 {
+					t.Errorf("prefix cache %v: no preemption with a pool of %d blocks", prefix, st.KVBlocksTotal)
+				}
+				if st.KVBlocksUsed != 0 {
+					t.Errorf("prefix cache %v: %d blocks still used", prefix, st.KVBlocksUsed)
+				}
+			}
+		})
 	}
 }
 

@@ -11,10 +11,13 @@ import (
 // of one block to another and checks that exactly those rows changed, to
 // the bit, in every layer.
 func TestCacheCopyBlock(t *testing.T) {
+	testCopyBlock(t, compute.NewReference())
+}
+
+func testCopyBlock(t *testing.T, b compute.Backend) {
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
-	b := compute.NewReference()
 	hp := HParams{NLayer: 3, NHeadKV: 2, HeadDimK: 3, HeadDimV: 5}
 	const nBlocks, bs = 5, 7 // awkward sizes
 	c, err := NewCache(b, hp, nBlocks, bs)

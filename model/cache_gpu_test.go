@@ -1,0 +1,8 @@
+package model
+
+import "testing"
+
+// TestCacheCopyBlockGPU runs the CopyBlock test on the GPU backend.
+func TestCacheCopyBlockGPU(t *testing.T) {
+	testCopyBlock(t, gpuBackend(t)())
+}
