@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/rocmforge/rocmforge/compute"
+	"github.com/rocmforge/rocmforge/ggml"
 )
 
 // BenchmarkVecDot measures one thread's row loop on a 64 × 4096 weight
@@ -78,5 +79,59 @@ func BenchmarkMatMul(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// nopTask does nothing: BenchmarkPool measures dispatch alone.
+type nopTask struct{}
+
+func (nopTask) do(lo, hi int) {}
+
+// BenchmarkPool is the cost of handing an op to the workers and waiting
+// for them, back to back (the workers are still polling).
+func BenchmarkPool(b *testing.B) {
+	p := newPool(2)
+	defer p.close()
+	for b.Loop() {
+		p.run(2, 1, nopTask{})
+	}
+}
+
+// BenchmarkDecodeLike runs a decode-like sequence on both threads: per
+// "layer" an RMSNorm, a 2048×2048 and two 256×2048 Q4_0 matmuls for one
+// token, and another RMSNorm, ten times. The weights (3 MB) stay in L3, so
+// it shows the per-op overhead (pool dispatch, quantization) that a real
+// decode step pays around every matmul.
+func BenchmarkDecodeLike(b *testing.B) {
+	rng := newRNG(b)
+	be := New(0)
+	defer be.Close()
+	const d = 2048
+	wq, err := be.Upload("wq", ggml.Q4_0, []int{d, d}, randomWeights(rng, ggml.Q4_0, d, d))
+	if err != nil {
+		b.Fatal(err)
+	}
+	wk, err := be.Upload("wk", ggml.Q4_0, []int{256, d}, randomWeights(rng, ggml.Q4_0, 256, d))
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := newF32(b, be.Reference, randomActivations(rng, d), 1, d)
+	y := newF32(b, be.Reference, nil, 1, d)
+	z := newF32(b, be.Reference, nil, 1, 256)
+	for b.Loop() {
+		for range 10 {
+			must(b, be.RMSNorm(y, x, nil, 1e-5))
+			must(b, be.MatMul(y, x, wq))
+			must(b, be.MatMul(z, x, wk))
+			must(b, be.MatMul(z, x, wk))
+			must(b, be.RMSNorm(y, x, nil, 1e-5))
+		}
+	}
+}
+
+func must(b *testing.B, err error) {
+	b.Helper()
+	if err != nil {
+		b.Fatal(err)
 	}
 }
