@@ -89,8 +89,10 @@ type Event struct {
 	// Done marks the last event; the channel is closed after it.
 	Done         bool
 	FinishReason string // Done only: FinishStop, FinishLength, FinishCancelled or FinishError
-	Err          error  // Done only: why the request failed or was cancelled by the engine
-	Usage        Usage  // Done only
+	// Err (Done only) says why the request failed, or why the engine
+	// cancelled it (ErrClosed, ErrSlowReader); nil when the caller did.
+	Err   error
+	Usage Usage // Done only
 }
 
 // Usage counts a request's tokens.
@@ -359,7 +361,7 @@ func (e *Engine) newRequest(r Request) (*request, error) {
 		maxTokens: maxTok,
 		ignoreEOS: r.IgnoreEOS,
 		stopToks:  append([]int32(nil), r.StopTokens...),
-		tokens:    make([]int32, n, n+maxTok),
+		tokens:    make([]int32, n, n+min(maxTok, 256)), // grows past 256 if need be
 		sampler:   smp,
 		dec:       e.tok.NewStreamDecoder(),
 		stop:      sample.NewStopMatcher(r.Stop),
