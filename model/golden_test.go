@@ -303,17 +303,8 @@ func checkPrompt(t *testing.T, m *Model, c goldenCase, g *goldenPrompt) {
 
 func newReference() compute.Backend { return compute.NewReference() }
 
-// TestGoldenReference runs the golden set on the reference backend.
-//
-// TODO(lead): compute/cpu has no Backend yet. When cpu.New lands, add
-// model/golden_cpu_test.go with
-//
-//	func TestGoldenCPU(t *testing.T) {
-//		runGolden(t, func() compute.Backend { return cpu.New(2) })
-//	}
-//
-// (and the same for TestStoriesStory), so the CPU kernels meet the same
-// thresholds.
+// TestGoldenReference runs the golden set on the reference backend
+// (golden_cpu_test.go and golden_gpu_test.go run it on the others).
 func TestGoldenReference(t *testing.T) {
 	runGolden(t, newReference)
 }
