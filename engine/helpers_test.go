@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"github.com/rocmforge/rocmforge/internal/shareddata"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,23 +22,7 @@ import (
 // holding go.mod), or ROCMFORGE_SHARED, or skips.
 func sharedDir(t testing.TB) string {
 	t.Helper()
-	if env := os.Getenv("ROCMFORGE_SHARED"); env != "" {
-		return env
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory, so ../shared cannot be located")
-		}
-		dir = parent
-	}
+	return shareddata.Dir(t)
 }
 
 // stories is the stories260K model loaded on one backend.

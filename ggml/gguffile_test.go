@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"github.com/rocmforge/rocmforge/internal/shareddata"
 	"io"
 	"os"
 	"path/filepath"
@@ -163,21 +164,7 @@ func readTestGGUF(path string) (*testGGUF, error) {
 // go.mod), or skips the test.
 func sharedDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	return filepath.Join(dir, "..", "shared")
+	return shareddata.Dir(t)
 }
 
 // openGolden opens ../shared/testdata/golden/<c>/model.gguf or skips.

@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"github.com/rocmforge/rocmforge/internal/shareddata"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,25 +11,7 @@ import (
 // holding go.mod), skipping the test when it is absent.
 func sharedDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(shared); err != nil {
-		t.Skipf("shared data directory %s is missing", shared)
-	}
-	return shared
+	return shareddata.Dir(t)
 }
 
 // sharedFile returns a file under ../shared, skipping the test when it is absent.

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"github.com/rocmforge/rocmforge/internal/shareddata"
 	"math"
 	"os"
 	"path/filepath"
@@ -116,33 +117,7 @@ func sharedDir(t *testing.T) string {
 
 func sharedDirTB(t testing.TB) string {
 	t.Helper()
-	// ROCMFORGE_SHARED points at a copy of ../shared elsewhere (the GPU
-	// machine gets the golden cases in a git-ignored folder of the repo).
-	if env := os.Getenv("ROCMFORGE_SHARED"); env != "" {
-		if _, err := os.Stat(env); err != nil {
-			t.Skipf("reference data missing: ROCMFORGE_SHARED=%s", env)
-		}
-		return env
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory, so ../shared cannot be located")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(shared); err != nil {
-		t.Skipf("reference data missing: %s", shared)
-	}
-	return shared
+	return shareddata.Dir(t)
 }
 
 func goldenDir(t *testing.T) string {

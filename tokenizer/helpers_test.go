@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"fmt"
+	"github.com/rocmforge/rocmforge/internal/shareddata"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,20 +17,7 @@ import (
 // go.mod), found by walking up from the package directory.
 func sharedDir(tb testing.TB) string {
 	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatalf("no go.mod above %s", dir)
-		}
-		dir = parent
-	}
+	return shareddata.Dir(tb)
 }
 
 // vectorDir returns the conformance vector directory or skips the test.
