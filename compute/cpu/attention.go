@@ -56,10 +56,22 @@ type attnMath struct {
 	expSum func(x []float32, m float32) float32
 	// axpyRows adds Σ_r p[r]·v[r·stride : r·stride+len(acc)] to acc.
 	axpyRows func(acc, v []float32, stride int, p []float32)
+	// swiglu sets dst[i] = silu(gate[i])·up[i].
+	swiglu func(dst, gate, up []float32)
 }
 
 // goAttnMath is the pure-Go attention arithmetic.
-func goAttnMath() attnMath { return attnMath{expSum: expSumGo, axpyRows: axpyRowsGo} }
+func goAttnMath() attnMath {
+	return attnMath{expSum: expSumGo, axpyRows: axpyRowsGo, swiglu: swigluGo}
+}
+
+// swigluGo is silu(gate)·up in float32 arithmetic (exp in float64).
+func swigluGo(dst, gate, up []float32) {
+	for i, g := range gate[:len(dst)] {
+		e := float32(math.Exp(float64(-g)))
+		dst[i] = g / (1 + e) * up[i]
+	}
+}
 
 func expSumGo(x []float32, m float32) float32 {
 	var s float32

@@ -10,7 +10,7 @@ func axpyRowsAVX2(acc []float32, v []byte, stride int, p []float32)
 
 // asmAttnMath is the attention arithmetic in AVX2.
 func asmAttnMath() attnMath {
-	return attnMath{expSum: expSumFast, axpyRows: axpyRowsFast}
+	return attnMath{expSum: expSumFast, axpyRows: axpyRowsFast, swiglu: swigluFast}
 }
 
 // expSumFast is expSumGo with the first multiple of 8 elements in AVX2.
@@ -33,4 +33,14 @@ func axpyRowsFast(acc, v []float32, stride int, p []float32) {
 	if n < len(acc) {
 		axpyRowsGo(acc[n:], v[n:], stride, p)
 	}
+}
+
+//go:noescape
+func swigluAVX2(dst, gate, up []float32)
+
+// swigluFast is swigluGo with the first multiple of 8 elements in AVX2.
+func swigluFast(dst, gate, up []float32) {
+	n := len(dst) &^ 7
+	swigluAVX2(dst[:n], gate[:n], up[:n])
+	swigluGo(dst[n:], gate[n:len(dst)], up[n:len(dst)])
 }

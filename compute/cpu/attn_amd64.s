@@ -144,3 +144,91 @@ ax8rows:
 axdone:
 	VZEROUPPER
 	RET
+
+// Cephes polynomial coefficients as 8-lane vectors, for memory operands.
+DATA expv<>+0(SB)/8, $0x3950696739506967 // 1.9875691500e-4
+DATA expv<>+8(SB)/8, $0x3950696739506967
+DATA expv<>+16(SB)/8, $0x3950696739506967
+DATA expv<>+24(SB)/8, $0x3950696739506967
+DATA expv<>+32(SB)/8, $0x3ab743ce3ab743ce // 1.3981999507e-3
+DATA expv<>+40(SB)/8, $0x3ab743ce3ab743ce
+DATA expv<>+48(SB)/8, $0x3ab743ce3ab743ce
+DATA expv<>+56(SB)/8, $0x3ab743ce3ab743ce
+DATA expv<>+64(SB)/8, $0x3c0889083c088908 // 8.3334519073e-3
+DATA expv<>+72(SB)/8, $0x3c0889083c088908
+DATA expv<>+80(SB)/8, $0x3c0889083c088908
+DATA expv<>+88(SB)/8, $0x3c0889083c088908
+DATA expv<>+96(SB)/8, $0x3d2aa9c13d2aa9c1 // 4.1665795894e-2
+DATA expv<>+104(SB)/8, $0x3d2aa9c13d2aa9c1
+DATA expv<>+112(SB)/8, $0x3d2aa9c13d2aa9c1
+DATA expv<>+120(SB)/8, $0x3d2aa9c13d2aa9c1
+DATA expv<>+128(SB)/8, $0x3e2aaaaa3e2aaaaa // 1.6666665459e-1
+DATA expv<>+136(SB)/8, $0x3e2aaaaa3e2aaaaa
+DATA expv<>+144(SB)/8, $0x3e2aaaaa3e2aaaaa
+DATA expv<>+152(SB)/8, $0x3e2aaaaa3e2aaaaa
+DATA expv<>+160(SB)/8, $0x3f0000003f000000 // 0.5
+DATA expv<>+168(SB)/8, $0x3f0000003f000000
+DATA expv<>+176(SB)/8, $0x3f0000003f000000
+DATA expv<>+184(SB)/8, $0x3f0000003f000000
+GLOBL expv<>(SB), RODATA|NOPTR, $192
+
+// func swigluAVX2(dst, gate, up []float32)
+// dst[i] = gate[i]/(1+exp(−gate[i]))·up[i] for the first len(dst)&^7
+// elements, in float32 with the exp of expSumAVX2 (its argument clamped
+// below at −87.34, where silu(x) = x to float32 precision, and taken as +inf
+// above 88, where silu(x) = −0 as in ggml).
+TEXT ·swigluAVX2(SB), NOSPLIT, $0-72
+	MOVQ         dst_base+0(FP), DI
+	MOVQ         dst_len+8(FP), CX
+	MOVQ         gate_base+24(FP), SI
+	MOVQ         up_base+48(FP), DX
+	VBROADCASTSS expc<>+0(SB), Y15
+	MOVL         $0x42b00000, AX // 88
+	VMOVD        AX, X14
+	VBROADCASTSS X14, Y14
+	VBROADCASTSS expc<>+4(SB), Y13
+	VBROADCASTSS expc<>+8(SB), Y12
+	VBROADCASTSS expc<>+12(SB), Y11
+	VBROADCASTSS expc<>+40(SB), Y10
+	VXORPS       Y9, Y9, Y9
+	MOVL         $0x7f800000, AX // +inf
+	VMOVD        AX, X8
+	VBROADCASTSS X8, Y8
+	SHRQ         $3, CX
+	JZ           swdone
+
+swloop:
+	VMOVUPS      (SI), Y0
+	VSUBPS       Y0, Y9, Y1
+	VCMPPS       $0x1e, Y14, Y1, Y4
+	VMAXPS       Y15, Y1, Y1
+	VMINPS       Y14, Y1, Y1
+	VMULPS       Y13, Y1, Y2
+	VROUNDPS     $0, Y2, Y2
+	VFNMADD231PS Y12, Y2, Y1
+	VFNMADD231PS Y11, Y2, Y1
+	VCVTPS2DQ    Y2, Y2
+	VPSLLD       $23, Y2, Y2
+	VMOVUPS      expv<>+0(SB), Y3
+	VFMADD213PS  expv<>+32(SB), Y1, Y3
+	VFMADD213PS  expv<>+64(SB), Y1, Y3
+	VFMADD213PS  expv<>+96(SB), Y1, Y3
+	VFMADD213PS  expv<>+128(SB), Y1, Y3
+	VFMADD213PS  expv<>+160(SB), Y1, Y3
+	VFMADD213PS  Y10, Y1, Y3
+	VFMADD213PS  Y10, Y1, Y3
+	VPADDD       Y2, Y3, Y3
+	VBLENDVPS    Y4, Y8, Y3, Y3
+	VADDPS       Y10, Y3, Y3
+	VDIVPS       Y3, Y0, Y0
+	VMULPS       (DX), Y0, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         $32, SI
+	ADDQ         $32, DX
+	ADDQ         $32, DI
+	DECQ         CX
+	JNZ          swloop
+
+swdone:
+	VZEROUPPER
+	RET
