@@ -39,15 +39,17 @@ func (b *Backend) MatMul(dst, x, w *compute.Tensor) error {
 		batches = b.packBatches(kn.batch, xs, k)
 	}
 
+	// A batch rereads its weight rows once per group of activation rows:
+	// tiles of 256 KiB stay in L2 for that.
+	tile := m
+	if n > 1 {
+		tile = max((256<<10)/stride, 1)
+	}
 	job := &b.mm
-	*job = matmulJob{kn: kn, dst: dst.F32, w: wb, stride: stride, xs: xs, batches: batches, k: k, m: m}
+	*job = matmulJob{kn: kn, dst: dst.F32, w: wb, stride: stride, xs: xs, batches: batches, k: k, m: m, tile: tile}
 	// Enough rows per chunk that a chunk is worth a claim (≥ 16 KiB of
 	// weights), few enough that every thread gets several chunks.
-	step := max((16<<10)/stride, m/(8*b.pool.threads()), 1)
-	if n > 1 {
-		// Batches reread each chunk once per activation row: keep it in L2.
-		step = min(step, max((256<<10)/stride, 1))
-	}
+	step := min(max((16<<10)/stride, m/(8*b.pool.threads()), 1), tile)
 	b.parallel(m, step, len(wb)*n, job)
 	*job = matmulJob{}
 	return nil
@@ -63,9 +65,17 @@ type matmulJob struct {
 	xs      []xrow
 	batches []xbatch // the first 4·len(batches) rows of xs, packed
 	k, m    int
+	tile    int // weight rows done for all activation rows before the next
 }
 
 func (j *matmulJob) do(lo, hi int) {
+	for t := lo; t < hi; t += j.tile {
+		j.rows(t, min(t+j.tile, hi))
+	}
+}
+
+// rows computes output columns [lo, hi) for every activation row.
+func (j *matmulJob) rows(lo, hi int) {
 	w := j.w[lo*j.stride : hi*j.stride]
 	for g := range j.batches {
 		i := 4 * g

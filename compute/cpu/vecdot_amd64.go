@@ -73,7 +73,7 @@ func quantizeQ8_1AVX2(dst []byte, src []float32, nb int)
 func roundF16AVX2(q []byte, wide []float32, src []float32, n int)
 
 //go:noescape
-func dotF16Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, xstride int, n int)
+func dotF16Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, xstride int, n int, acc bool)
 
 //go:noescape
 func dotQ4_0Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
@@ -162,7 +162,12 @@ func addAsmKernels(ks map[ggml.Type]*kernel) {
 				return
 			}
 			n := k &^ 7
-			dotF16Rows4(dst[:3*m+rows], m, rows, w[:(rows-1)*stride+2*n], stride, f32Bytes(b.aux[:3*k+n]), 4*k, n)
+			// Blocks of f16Block elements keep the 4 activation rows'
+			// slices (8 KiB) in L1 while the weights stream from L2.
+			for k0 := 0; k0 < n; k0 += f16Block {
+				kl := min(f16Block, n-k0)
+				dotF16Rows4(dst[:3*m+rows], m, rows, w[2*k0:(rows-1)*stride+2*(k0+kl)], stride, f32Bytes(b.aux[k0:3*k+k0+kl]), 4*k, kl, k0 > 0)
+			}
 			if n < k {
 				for r := range rows {
 					for i := range 4 {
@@ -180,6 +185,9 @@ func addAsmKernels(ks map[ggml.Type]*kernel) {
 		widen(x.aux, x.q, ggml.BF16)
 	}
 }
+
+// f16Block is the k-blocking of the batched F16 loop (a multiple of 8).
+const f16Block = 512
 
 // blockSides sizes the side data of blockLoad: 16 floats of aux per group
 // of 8 blocks, one quant sum per block, and with pairs the quants of every

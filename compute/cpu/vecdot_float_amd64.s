@@ -90,12 +90,39 @@ TEXT ·dotF16Rows(SB), NOSPLIT, $0-88
 TEXT ·dotBF16Rows(SB), NOSPLIT, $0-88
 	FLOATLOOP(2, 4, LOADBF16W, LOADF32X)
 
-// func dotF16Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, xstride int, n int)
+// LOADACC puts the 4 outputs at (DX)+off, (DX+R13)+off, … into lane 0 of
+// Xa..Xd (the rest zeroed), so the final lane sums add to them.
+#define LOADACC(Xa, Xb, Xc, Xd, off) \
+	VMOVSS off(DX), Xa; \
+	VMOVSS off(DX)(R13*1), Xb; \
+	VMOVSS off(DX)(R13*2), Xc; \
+	LEAQ   (DX)(R13*2), R8; \
+	VMOVSS off(R8)(R13*1), Xd
+
+// STORE4X stores the lane sums of Ya..Yd to (DX)+off, (DX+R13)+off,
+// (DX+2·R13)+off, (DX+3·R13)+off; clobbers Ya, Yc, X1, R8.
+#define STORE4X(Ya, Yb, Yc, Yd, Xa, off) \
+	VHADDPS      Yb, Ya, Ya; \
+	VHADDPS      Yd, Yc, Yc; \
+	VHADDPS      Yc, Ya, Ya; \
+	VEXTRACTF128 $1, Ya, X1; \
+	VADDPS       X1, Xa, Xa; \
+	MOVQ         DX, R8; \
+	VMOVSS       Xa, off(R8); \
+	ADDQ         R13, R8; \
+	VEXTRACTPS   $1, Xa, off(R8); \
+	ADDQ         R13, R8; \
+	VEXTRACTPS   $2, Xa, off(R8); \
+	ADDQ         R13, R8; \
+	VEXTRACTPS   $3, Xa, off(R8)
+
+// func dotF16Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, xstride int, n int, acc bool)
 // Batched F16 loop: for weight rows r < rows (at w + r·stride) and the 4
 // float32 activation rows at x + i·xstride (i < 4), dst[i·m + r] = w_r·x_i
-// over n elements (a multiple of 8). Each weight vector is converted once
-// and used for the 4 activation rows.
-TEXT ·dotF16Rows4(SB), NOSPLIT, $0-112
+// over n elements (a multiple of 8), or += with acc. Weight rows go in
+// pairs, so every activation vector loaded feeds two FMAs and every
+// converted weight vector four (8 accumulators).
+TEXT ·dotF16Rows4(SB), NOSPLIT, $0-113
 	MOVQ  dst_base+0(FP), DX
 	MOVQ  m+24(FP), R13
 	SHLQ  $2, R13
@@ -105,13 +132,13 @@ TEXT ·dotF16Rows4(SB), NOSPLIT, $0-112
 	MOVQ  x_base+72(FP), DI
 	MOVQ  xstride+96(FP), R9
 	LEAQ  (R9)(R9*2), R14
-	TESTQ R10, R10
-	JZ    f16r4done
 
-f16r4row:
+f16p:
+	CMPQ   R10, $2
+	JB     f16single
 	MOVQ   R11, SI
+	LEAQ   (R11)(R12*1), BX
 	XORQ   AX, AX
-	XORQ   BX, BX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -120,61 +147,86 @@ f16r4row:
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
+	CMPB   acc+112(FP), $0
+	JEQ    f16pzero
+	LOADACC(X0, X1, X2, X3, 0)
+	LOADACC(X4, X5, X6, X7, 4)
+
+f16pzero:
 	MOVQ   n+104(FP), CX
-	CMPQ   CX, $16
-	JB     f16r4tail
+	SHRQ   $3, CX
+	JZ     f16pstore
+
+f16ploop:
+	VCVTPH2PS   (SI), Y8
+	VCVTPH2PS   (BX), Y9
+	LEAQ        (DI)(AX*1), R8
+	VMOVUPS     (R8), Y10
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y10, Y9, Y4
+	VMOVUPS     (R8)(R9*1), Y11
+	VFMADD231PS Y11, Y8, Y1
+	VFMADD231PS Y11, Y9, Y5
+	VMOVUPS     (R8)(R9*2), Y10
+	VFMADD231PS Y10, Y8, Y2
+	VFMADD231PS Y10, Y9, Y6
+	VMOVUPS     (R8)(R14*1), Y11
+	VFMADD231PS Y11, Y8, Y3
+	VFMADD231PS Y11, Y9, Y7
+	ADDQ        $16, SI
+	ADDQ        $16, BX
+	ADDQ        $32, AX
+	DECQ        CX
+	JNZ         f16ploop
+
+f16pstore:
+	STORE4X(Y0, Y1, Y2, Y3, X0, 0)
+	STORE4X(Y4, Y5, Y6, Y7, X4, 4)
+	ADDQ $8, DX
+	LEAQ (R11)(R12*2), R11
+	SUBQ $2, R10
+	JMP  f16p
+
+f16single:
+	TESTQ R10, R10
+	JZ    f16r4done
+
+f16r4row:
+	// One row left: the pair loop's arithmetic for one row, so a result
+	// does not depend on how rows were split between calls.
+	MOVQ   R11, SI
+	XORQ   AX, AX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	CMPB   acc+112(FP), $0
+	JEQ    f16r4zero
+	LOADACC(X0, X1, X2, X3, 0)
+
+f16r4zero:
+	MOVQ   n+104(FP), CX
+	SHRQ   $3, CX
+	JZ     f16r4store
 
 f16r4loop:
-	VCVTPH2PS   (SI)(BX*1), Y8
-	VCVTPH2PS   16(SI)(BX*1), Y9
+	VCVTPH2PS   (SI), Y8
 	LEAQ        (DI)(AX*1), R8
-	VFMADD231PS (R8), Y8, Y0
-	VFMADD231PS 32(R8), Y9, Y4
-	VFMADD231PS (R8)(R9*1), Y8, Y1
-	VFMADD231PS 32(R8)(R9*1), Y9, Y5
-	VFMADD231PS (R8)(R9*2), Y8, Y2
-	VFMADD231PS 32(R8)(R9*2), Y9, Y6
-	VFMADD231PS (R8)(R14*1), Y8, Y3
-	VFMADD231PS 32(R8)(R14*1), Y9, Y7
-	ADDQ        $64, AX
-	ADDQ        $32, BX
-	SUBQ        $16, CX
-	CMPQ        CX, $16
-	JAE         f16r4loop
+	VMOVUPS     (R8), Y10
+	VFMADD231PS Y10, Y8, Y0
+	VMOVUPS     (R8)(R9*1), Y11
+	VFMADD231PS Y11, Y8, Y1
+	VMOVUPS     (R8)(R9*2), Y10
+	VFMADD231PS Y10, Y8, Y2
+	VMOVUPS     (R8)(R14*1), Y11
+	VFMADD231PS Y11, Y8, Y3
+	ADDQ        $16, SI
+	ADDQ        $32, AX
+	DECQ        CX
+	JNZ         f16r4loop
 
-f16r4tail:
-	CMPQ        CX, $8
-	JB          f16r4sum
-	VCVTPH2PS   (SI)(BX*1), Y8
-	LEAQ        (DI)(AX*1), R8
-	VFMADD231PS (R8), Y8, Y0
-	VFMADD231PS (R8)(R9*1), Y8, Y1
-	VFMADD231PS (R8)(R9*2), Y8, Y2
-	VFMADD231PS (R8)(R14*1), Y8, Y3
-
-f16r4sum:
-	VADDPS       Y4, Y0, Y0
-	VADDPS       Y5, Y1, Y1
-	VADDPS       Y6, Y2, Y2
-	VADDPS       Y7, Y3, Y3
-	// Transpose-add: X0 lanes ← the sums of Y0..Y3.
-	VHADDPS      Y1, Y0, Y0
-	VHADDPS      Y3, Y2, Y2
-	VHADDPS      Y2, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS       X1, X0, X0
-	MOVQ         DX, R8
-	VMOVSS       X0, (R8)
-	ADDQ         R13, R8
-	VEXTRACTPS   $1, X0, (R8)
-	ADDQ         R13, R8
-	VEXTRACTPS   $2, X0, (R8)
-	ADDQ         R13, R8
-	VEXTRACTPS   $3, X0, (R8)
-	ADDQ         $4, DX
-	ADDQ         R12, R11
-	DECQ         R10
-	JNZ          f16r4row
+f16r4store:
+	STORE4X(Y0, Y1, Y2, Y3, X0, 0)
 
 f16r4done:
 	VZEROUPPER
