@@ -85,6 +85,9 @@ func dotQ8_0Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte
 func dotQ4_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
 
 //go:noescape
+func dotQ5_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
+
+//go:noescape
 func dotQ6_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
 
 //go:noescape
@@ -129,6 +132,7 @@ func addAsmKernels(ks map[ggml.Type]*kernel) {
 	setK(ggml.Q4_K, "dotQ4_KRows", dotQ4_KRows)
 	ks[ggml.Q4_K].batch = kBatch("dotQ4_KRows4", dotQ4_KRows4, q4KLen)
 	setK(ggml.Q5_K, "dotQ5_KRows", dotQ5_KRows)
+	ks[ggml.Q5_K].batch = kBatch("dotQ5_KRows4", dotQ5_KRows4, q5KLen)
 	setK(ggml.Q6_K, "dotQ6_KRows", dotQ6_KRows)
 	ks[ggml.Q6_K].batch = kBatch("dotQ6_KRows4", dotQ6_KRows4, q6KLen)
 

@@ -75,6 +75,13 @@ DATA pairbcast<>+112(SB)/8, $0x0f0e0f0e0f0e0f0e
 DATA pairbcast<>+120(SB)/8, $0x0f0e0f0e0f0e0f0e
 GLOBL pairbcast<>(SB), RODATA|NOPTR, $128
 
+// Bytes of 0x10 (Q5_K's fifth bit), for memory operands.
+DATA k5x10<>+0(SB)/8, $0x1010101010101010
+DATA k5x10<>+8(SB)/8, $0x1010101010101010
+DATA k5x10<>+16(SB)/8, $0x1010101010101010
+DATA k5x10<>+24(SB)/8, $0x1010101010101010
+GLOBL k5x10<>(SB), RODATA|NOPTR, $32
+
 // Byte indices 8,8,9,9,…,15,15: each of the 8 mins twice (Q4_K, Q5_K).
 DATA minsdup<>+0(SB)/8, $0x0b0b0a0a09090808
 DATA minsdup<>+8(SB)/8, $0x0f0f0e0e0d0d0c0c
@@ -804,5 +811,60 @@ q6kb4rowdone:
 	JNZ  q6kb4row
 
 q6kb4done:
+	VZEROUPPER
+	RET
+
+// KB5HIGH ORs the fifth bits of sub-blocks 2j, 2j+1 (from the qh bytes in
+// Y12, moved to bit 4 by SHIFT5 $N5 / SHIFT6 $N6) into Y8 and Y9.
+#define KB5HIGH(SHIFT5, N5, SHIFT6, N6) \
+	SHIFT5 $N5, Y12, Y10; \
+	VPAND  k5x10<>(SB), Y10, Y10; \
+	VPOR   Y10, Y8, Y8; \
+	SHIFT6 $N6, Y12, Y10; \
+	VPAND  k5x10<>(SB), Y10, Y10; \
+	VPOR   Y10, Y9, Y9
+
+// func dotQ5_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
+TEXT ·dotQ5_KRows4(SB), NOSPLIT, $0-104
+	KB4SETUP
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	TESTQ        R10, R10
+	JZ           q5kb4done
+
+q5kb4row:
+	KB4ROW
+	TESTQ CX, CX
+	JZ    q5kb4rowdone
+
+q5kb4block:
+	KB4Q4HEAD
+	VMOVDQU 16(SI), Y12
+	Q4K_NIBBLES8(48)
+	KB5HIGH(VPSLLW, 4, VPSLLW, 3)
+	KB4Q4J(0)
+	Q4K_NIBBLES8(80)
+	KB5HIGH(VPSLLW, 2, VPSLLW, 1)
+	KB4Q4J(1)
+	Q4K_NIBBLES8(112)
+	KB5HIGH(VPSRLW, 0, VPSRLW, 1)
+	KB4Q4J(2)
+	Q4K_NIBBLES8(144)
+	KB5HIGH(VPSRLW, 2, VPSRLW, 3)
+	KB4Q4J(3)
+	KB4TAIL
+	ADDQ $176, SI
+	ADDQ $1168, DI
+	DECQ CX
+	JNZ  q5kb4block
+
+q5kb4rowdone:
+	KB4STORE
+	ADDQ R12, R11
+	DECQ R10
+	JNZ  q5kb4row
+
+q5kb4done:
 	VZEROUPPER
 	RET
