@@ -2,13 +2,12 @@ package chat
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/rocmforge/rocmforge/gguf"
+	"github.com/rocmforge/rocmforge/internal/shareddata"
 	"github.com/rocmforge/rocmforge/tokenizer"
 )
 
@@ -229,33 +228,8 @@ func TestConcurrentRender(t *testing.T) {
 	}
 }
 
-// sharedModel returns the path of a model in ../shared/models, found by
-// walking up to the directory holding go.mod, or skips the test.
-func sharedModel(t *testing.T, name string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "models", name)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("model %s missing: %v", p, err)
-	}
-	return p
-}
-
 func TestFromGGUF(t *testing.T) {
-	f, err := gguf.Open(sharedModel(t, "stories260K.gguf"))
+	f, err := gguf.Open(shareddata.Path(t, "models", "stories260K.gguf"))
 	if err != nil {
 		t.Fatal(err)
 	}
