@@ -187,7 +187,8 @@ func cString(s string) []byte { return append([]byte(s), 0) }
 // Version is the driver's CUDA version as major*1000 + minor*10.
 func (d *Driver) Version() (int, error) {
 	var v int32
-	return int(v), d.check("cuDriverGetVersion", d.call(d.cuDriverGetVersion, uintptr(unsafe.Pointer(&v))))
+	err := d.check("cuDriverGetVersion", d.call(d.cuDriverGetVersion, uintptr(unsafe.Pointer(&v))))
+	return int(v), err
 }
 
 // DeviceCount is the number of CUDA devices.
