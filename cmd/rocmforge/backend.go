@@ -1,40 +1,211 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
 	"runtime"
+	"strings"
+	"time"
 
 	"github.com/rocmforge/rocmforge/compute"
 	"github.com/rocmforge/rocmforge/compute/cpu"
+	"github.com/rocmforge/rocmforge/compute/gpu"
 )
 
+// defaultBackend is the --backend default of run, bench, serve and logits.
+const defaultBackend = "auto"
+
 // backendUsage describes the --backend values for flag help.
-const backendUsage = "compute `backend`: cpu (fast CPU kernels) or ref (plain-Go reference)"
+const backendUsage = "compute `backend`: auto (the GPU when one works, else cpu), cuda, cpu, ref (plain-Go reference) or hip; " +
+	backendEnv + " replaces auto"
+
+// backendEnv names the variable that picks the backend where --backend is
+// auto (the default).
+const backendEnv = "ROCMFORGE_BACKEND"
+
+// probeCommand is the hidden subcommand the GPU probe re-executes the
+// binary with.
+const probeCommand = "__probe-gpu"
+
+// probeTimeout bounds the GPU probe: a driver that hangs in cuInit must not
+// hang the command.
+const probeTimeout = 30 * time.Second
+
+// gpuProbe is what the probe child prints: the device, or why there is none.
+type gpuProbe struct {
+	gpu.Info
+	Error string `json:"error,omitempty"`
+}
+
+// backendOpener chooses and opens backends. Its functions are fields so
+// tests can stand in for the GPU.
+type backendOpener struct {
+	getenv  func(string) string
+	probe   func(ctx context.Context) (gpu.Info, error) // in a child process
+	openGPU func() (compute.Backend, error)
+	log     *slog.Logger
+}
+
+// defaultOpener probes the GPU by re-running this binary and logs to the
+// default logger (stderr).
+func defaultOpener() *backendOpener {
+	return &backendOpener{
+		getenv:  os.Getenv,
+		probe:   probeGPUChild,
+		openGPU: func() (compute.Backend, error) { return gpu.New() },
+		log:     slog.Default(),
+	}
+}
 
 // openBackend makes the compute backend a --backend flag names, with work
 // split over threads goroutines where the backend is parallel (threads <= 0:
 // one per CPU). It is the one place the commands pick a backend.
 func openBackend(name string, threads int) (compute.Backend, error) {
+	return defaultOpener().open(name, threads)
+}
+
+// open implements openBackend. auto takes ROCMFORGE_BACKEND when it is set,
+// else the GPU when the probe finds a working one, else the CPU, saying why
+// in one log line. cuda is the GPU or an error.
+func (o *backendOpener) open(name string, threads int) (compute.Backend, error) {
 	if threads < 0 {
 		return nil, fmt.Errorf("--threads %d: want >= 0 (0 = one per CPU)", threads)
 	}
-	switch name {
-	case "cpu":
-		if threads == 0 {
-			threads = runtime.NumCPU()
+	from := "--backend"
+	if name == "" || name == "auto" {
+		if env := strings.TrimSpace(o.getenv(backendEnv)); env != "" {
+			name, from = env, backendEnv
+		} else {
+			name = "auto"
 		}
-		return cpu.New(threads), nil
+	}
+	switch name {
+	case "auto":
+		be, err := o.openCUDA()
+		if err == nil {
+			return be, nil
+		}
+		o.log.Info("no usable GPU, using the CPU backend", "reason", err.Error())
+		return newCPU(threads), nil
+	case "cuda", "gpu":
+		be, err := o.openCUDA()
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", from, name, err)
+		}
+		return be, nil
+	case "cpu":
+		return newCPU(threads), nil
 	case "ref", "reference":
 		return compute.NewReference(), nil
+	case "hip", "rocm":
+		return nil, fmt.Errorf("%s %s: the HIP backend is not available in this build: compute/gpu/hip binds the HIP runtime but no compute backend is wired to it yet; use cuda, cpu or ref", from, name)
 	default:
-		return nil, fmt.Errorf("--backend %q: want cpu or ref", name)
+		return nil, fmt.Errorf("%s %q: want auto, cuda, cpu, ref or hip", from, name)
 	}
 }
 
+func newCPU(threads int) compute.Backend {
+	if threads == 0 {
+		threads = runtime.NumCPU()
+	}
+	return cpu.New(threads)
+}
+
+// openCUDA probes the GPU out of process, then opens it here.
+func (o *backendOpener) openCUDA() (compute.Backend, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	info, err := o.probe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	be, err := o.openGPU()
+	if err != nil {
+		return nil, fmt.Errorf("the probe found %s (%s) but opening it failed: %w", info.Device, info.Arch, err)
+	}
+	return be, nil
+}
+
+// probeGPUChild runs `<this binary> __probe-gpu` and reads its answer, so
+// that a driver that crashes or hangs takes down only the child.
+func probeGPUChild(ctx context.Context) (gpu.Info, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return gpu.Info{}, fmt.Errorf("GPU probe: cannot find this program to run it: %w", err)
+	}
+	return runProbe(ctx, exe, probeCommand)
+}
+
+// runProbe runs a probe command and decodes the gpuProbe JSON line it
+// prints. A crash, a timeout or output that is not that line is an error
+// that says so.
+func runProbe(ctx context.Context, name string, args ...string) (gpu.Info, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = time.Second
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		return gpu.Info{}, fmt.Errorf("GPU probe did not answer in time (%v): the driver may be hung", ctx.Err())
+	}
+	if err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if len(msg) > 300 {
+			msg = "…" + msg[len(msg)-300:]
+		}
+		if msg != "" {
+			return gpu.Info{}, fmt.Errorf("GPU probe failed (%v): %s", err, msg)
+		}
+		return gpu.Info{}, fmt.Errorf("GPU probe failed (%v)", err)
+	}
+	var p gpuProbe
+	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &p); err != nil {
+		return gpu.Info{}, fmt.Errorf("GPU probe printed %q, not its JSON answer: %w", truncate(stdout.String(), 200), err)
+	}
+	if p.Error != "" {
+		return gpu.Info{}, errors.New(p.Error)
+	}
+	return p.Info, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// runProbeCommand is the hidden __probe-gpu subcommand: one JSON line with
+// the device or the reason there is none. It exits 0 either way; only a
+// crash exits otherwise.
+func runProbeCommand(stdout io.Writer) int {
+	var p gpuProbe
+	info, err := gpu.Probe()
+	if err != nil {
+		p.Error = err.Error()
+	} else {
+		p.Info = info
+	}
+	if err := json.NewEncoder(stdout).Encode(p); err != nil {
+		return 1
+	}
+	return 0
+}
+
 // closeBackend releases what a backend holds (the CPU backend's worker
-// goroutines), for backends that hold anything.
+// goroutines, the GPU's context), for backends that hold anything.
 func closeBackend(b compute.Backend) {
-	if c, ok := b.(interface{ Close() }); ok {
+	switch c := b.(type) {
+	case interface{ Close() }:
+		c.Close()
+	case interface{ Close() error }:
 		c.Close()
 	}
 }

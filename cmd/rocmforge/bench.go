@@ -61,12 +61,12 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	nPrompt := fs.Int("p", 512, "prompt processing test: `N` tokens in one batch (0 = skip)")
 	nGen := fs.Int("n", 128, "generation test: `N` tokens one at a time (0 = skip)")
 	reps := fs.Int("r", 5, "`repetitions` of each test")
-	backend := fs.String("backend", "cpu", backendUsage)
+	backend := fs.String("backend", defaultBackend, backendUsage)
 	threads := fs.Int("threads", 0, "compute `threads`; 0 = one per CPU")
 	jsonOut := fs.Bool("json", false, "print JSON instead of a table")
 	noWarmup := fs.Bool("no-warmup", false, "skip the untimed warm-up run")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: rocmforge bench -m MODEL [-p 512] [-n 128] [-r 5] [--backend cpu|ref] [--threads N] [--json]")
+		fmt.Fprintln(stderr, "usage: rocmforge bench -m MODEL [-p 512] [-n 128] [-r 5] [--backend auto|cuda|cpu|ref] [--threads N] [--json]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)
@@ -89,7 +89,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-r %d: want >= 1", *reps)
 	}
 
-	l, err := loadModel(ctx, loadOptions{ref: *modelRef, backend: *backend, threads: *threads}, stderr)
+	l, err := loadModel(ctx, loadOptions{ref: *modelRef, backend: *backend, threads: *threads,
+		kvTokens: max(*nPrompt, *nGen), batch: max(*nPrompt, 1)}, stderr)
 	if err != nil {
 		return err
 	}

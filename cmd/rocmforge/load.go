@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"runtime"
 
 	"github.com/rocmforge/rocmforge/compute"
@@ -30,6 +31,9 @@ type loadOptions struct {
 	backend   string
 	threads   int
 	tokenizer bool // also build the tokenizer
+	// kvTokens and batch size the GPU memory check: the context the
+	// command will cache and its largest batch (0: defaults, see planMemory).
+	kvTokens, batch int
 }
 
 // loadModel resolves o.ref (downloading it if need be), opens it and loads
@@ -62,10 +66,26 @@ func loadModel(ctx context.Context, o loadOptions, stderr io.Writer) (*loadedMod
 			return nil, fmt.Errorf("%s: tokenizer: %w", path, err)
 		}
 	}
+	dm, onDevice := be.(deviceMemory)
+	var freeBefore int64
+	if onDevice {
+		plan, err := planMemory(f, o.kvTokens, o.batch)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if freeBefore, err = checkDeviceMemory(be, dm, plan); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	readWeights(f, stderr)
 	if l.m, err = model.Load(f, be); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if onDevice {
+		reportDeviceMemory(slog.Default(), be, dm, freeBefore)
 	}
 	if o.tokenizer && l.tok.NVocab() != l.m.HParams.NVocab {
 		l.Close()

@@ -29,9 +29,9 @@ func runLogits(args []string, stdout, stderr io.Writer) error {
 	path := fs.String("m", "", "model `FILE.gguf`")
 	tokenList := fs.String("tokens", "", "comma-separated token `ids`, e.g. 1,403,407")
 	all := fs.Bool("all", false, "print the logits of every position, not only the last")
-	backendName := fs.String("backend", "ref", "compute backend: ref (plain-Go reference) or cpu")
+	backendName := fs.String("backend", defaultBackend, backendUsage)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: rocmforge logits -m MODEL.gguf --tokens 1,2,3 [--all] [--backend ref|cpu]")
+		fmt.Fprintln(stderr, "usage: rocmforge logits -m MODEL.gguf --tokens 1,2,3 [--all] [--backend auto|cuda|cpu|ref]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -54,6 +54,7 @@ func runLogits(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer closeBackend(b)
 
 	f, err := gguf.Open(*path)
 	if err != nil {

@@ -44,6 +44,10 @@ func main() {
 }
 
 func mainErr(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == probeCommand {
+		// Hidden: the GPU probe child of openBackend (backend.go).
+		return runProbeCommand(stdout)
+	}
 	cmds := commands()
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr, cmds)

@@ -42,11 +42,11 @@ func generate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	repeatPenalty := fs.Float64("repeat-penalty", 1, "penalize repeats of the last --repeat-last-n tokens; 1 = off")
 	repeatLastN := fs.Int("repeat-last-n", 64, "window of the repeat penalty in `tokens`; -1 = whole context")
 	seed := fs.Int64("seed", -1, "random `seed`; -1 = a random one")
-	backend := fs.String("backend", "cpu", backendUsage)
+	backend := fs.String("backend", defaultBackend, backendUsage)
 	threads := fs.Int("threads", 0, "compute `threads`; 0 = one per CPU")
 	nCtx := fs.Int("ctx", 0, fmt.Sprintf("context size in `tokens`; 0 = the model's training context, at most %d", defaultMaxCtx))
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: rocmforge run -m MODEL [-n N] [--temp T --top-k K --top-p P --min-p M --repeat-penalty R --seed S] [--backend cpu|ref] [--threads N] [--ctx N] "prompt"`)
+		fmt.Fprintln(stderr, `usage: rocmforge run -m MODEL [-n N] [--temp T --top-k K --top-p P --min-p M --repeat-penalty R --seed S] [--backend auto|cuda|cpu|ref] [--threads N] [--ctx N] "prompt"`)
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)
@@ -88,7 +88,7 @@ func generate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("bad sampling flags: %w", err)
 	}
 
-	l, err := loadModel(ctx, loadOptions{ref: *modelRef, backend: *backend, threads: *threads, tokenizer: true}, stderr)
+	l, err := loadModel(ctx, loadOptions{ref: *modelRef, backend: *backend, threads: *threads, tokenizer: true, kvTokens: *nCtx}, stderr)
 	if err != nil {
 		return err
 	}
