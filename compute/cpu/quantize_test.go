@@ -67,8 +67,10 @@ func TestQuantizeAsm(t *testing.T) {
 		t.Skip("no assembly kernels on this CPU/build (needs amd64 with AVX2, FMA and F16C)")
 	}
 	rng := newRNG(t)
-	const k = 32 * 24
+	const k = 256 * 4
 	x := randomActivations(rng, k)
+	clear(x[256:512]) // an all-zero Q8_K super-block
+	x[600], x[700] = -9, 9 // a tie in magnitude: the first one sets the sign
 	ties := x[64:96] // amax 127: ties at .5
 	for i := range ties {
 		ties[i] = float32(rng.IntN(253)-126) + 0.5
@@ -76,7 +78,7 @@ func TestQuantizeAsm(t *testing.T) {
 	ties[0] = 127
 	copy(x[96:128], []float32{1e-30, -3e-39, 65504, 70000, -1e6, 1e-8})
 	asm := kernels(true)
-	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q4_1, ggml.F16} {
+	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q4_1, ggml.Q4_K, ggml.F16} {
 		kn := asm[typ]
 		want := quantizeRow(t, kn, x)
 		xr := xrowFor(t, kn, x)

@@ -70,6 +70,9 @@ func quantizeQ8_0AVX2(dst []byte, sums []int32, src []float32, nb int)
 func quantizeQ8_1AVX2(dst []byte, src []float32, nb int)
 
 //go:noescape
+func quantizeQ8_KAVX2(dst []byte, src []float32, nb int)
+
+//go:noescape
 func roundF16AVX2(q []byte, wide []float32, src []float32, n int)
 
 //go:noescape
@@ -126,6 +129,10 @@ func addAsmKernels(ks map[ggml.Type]*kernel) {
 		k := ks[t]
 		k.asm = name
 		k.rows = superRows(loop, t.TypeSize())
+		k.load = func(x *xrow, src []float32) {
+			nb := len(src) / qkK
+			quantizeQ8_KAVX2(x.q[:nb*q8KLen], src[:nb*qkK], nb)
+		}
 	}
 	setK(ggml.Q2_K, "dotQ2_KRows", dotQ2_KRows)
 	setK(ggml.Q3_K, "dotQ3_KRows", dotQ3_KRows)
