@@ -69,9 +69,9 @@ func TestQuantizeAsm(t *testing.T) {
 	rng := newRNG(t)
 	const k = 256 * 4
 	x := randomActivations(rng, k)
-	clear(x[256:512]) // an all-zero Q8_K super-block
+	clear(x[256:512])      // an all-zero Q8_K super-block
 	x[600], x[700] = -9, 9 // a tie in magnitude: the first one sets the sign
-	ties := x[64:96] // amax 127: ties at .5
+	ties := x[64:96]       // amax 127: ties at .5
 	for i := range ties {
 		ties[i] = float32(rng.IntN(253)-126) + 0.5
 	}
