@@ -78,8 +78,8 @@ func (b *Backend) Threads() int { return b.pool.threads() }
 // Asm reports whether the assembly kernels are in use.
 func (b *Backend) Asm() bool { return b.asm }
 
-// Close stops the worker goroutines. The Backend must not be used after.
-// Calling it is optional: an unreachable Backend stops them itself.
+// Close stops the worker goroutines; later ops run on the calling goroutine
+// alone. Calling it is optional: an unreachable Backend stops them itself.
 func (b *Backend) Close() { b.pool.close() }
 
 // parallelMin is the work (bytes touched) below which an op stays on the

@@ -21,8 +21,13 @@ func (b *Backend) MatMul(dst, x, w *compute.Tensor) error {
 	if kn == nil {
 		return b.Reference.MatMul(dst, x, w)
 	}
-	k, m, n := x.Cols(), w.Shape[0], x.Rows()
+	// n from dst: x.Rows() is 0 when k is.
+	k, m, n := x.Cols(), w.Shape[0], dst.Rows()
 	if n == 0 || m == 0 {
+		return nil
+	}
+	if k == 0 { // empty dot products
+		clear(dst.F32)
 		return nil
 	}
 	wb := w.Raw

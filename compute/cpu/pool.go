@@ -69,8 +69,8 @@ func (p *pool) run(n, step int, t task) {
 		return
 	}
 	step = max(step, 1)
-	if len(p.workers) == 0 || n <= step {
-		t.do(0, n)
+	if len(p.workers) == 0 || n <= step || p.stop.Load() {
+		t.do(0, n) // after close, on the caller alone
 		return
 	}
 	p.mu.Lock()
@@ -148,7 +148,7 @@ func (p *pool) work() {
 	}
 }
 
-// close stops the helper goroutines; the pool must not be used after.
+// close stops the helper goroutines; later tasks run on the caller alone.
 func (p *pool) close() {
 	if p.stop.Swap(true) {
 		return
