@@ -212,7 +212,7 @@ type memBackend struct {
 }
 
 func (m memBackend) MemInfo() (int64, int64, error) { return m.free, m.total, nil }
-func (memBackend) Name() string                    { return "cuda:0 Fake" }
+func (memBackend) Name() string                     { return "cuda:0 Fake" }
 
 // TestDeviceMemoryCheck: the plan of a synthetic model counts its weights,
 // KV cache and scratch; a device with less free memory gives an error that
