@@ -88,6 +88,12 @@ func dotQ8_0Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte
 func dotQ4_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
 
 //go:noescape
+func dotQ2_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
+
+//go:noescape
+func dotQ3_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
+
+//go:noescape
 func dotQ5_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
 
 //go:noescape
@@ -135,7 +141,9 @@ func addAsmKernels(ks map[ggml.Type]*kernel) {
 		}
 	}
 	setK(ggml.Q2_K, "dotQ2_KRows", dotQ2_KRows)
+	ks[ggml.Q2_K].batch = kBatch("dotQ2_KRows4", dotQ2_KRows4, q2KLen)
 	setK(ggml.Q3_K, "dotQ3_KRows", dotQ3_KRows)
+	ks[ggml.Q3_K].batch = kBatch("dotQ3_KRows4", dotQ3_KRows4, q3KLen)
 	setK(ggml.Q4_K, "dotQ4_KRows", dotQ4_KRows)
 	ks[ggml.Q4_K].batch = kBatch("dotQ4_KRows4", dotQ4_KRows4, q4KLen)
 	setK(ggml.Q5_K, "dotQ5_KRows", dotQ5_KRows)

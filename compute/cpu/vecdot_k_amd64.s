@@ -75,6 +75,18 @@ DATA pairbcast<>+112(SB)/8, $0x0f0e0f0e0f0e0f0e
 DATA pairbcast<>+120(SB)/8, $0x0f0e0f0e0f0e0f0e
 GLOBL pairbcast<>(SB), RODATA|NOPTR, $128
 
+// Bytes of 0x0F and 0x04, for memory operands.
+DATA k0f<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA k0f<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA k0f<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA k0f<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL k0f<>(SB), RODATA|NOPTR, $32
+DATA k04<>+0(SB)/8, $0x0404040404040404
+DATA k04<>+8(SB)/8, $0x0404040404040404
+DATA k04<>+16(SB)/8, $0x0404040404040404
+DATA k04<>+24(SB)/8, $0x0404040404040404
+GLOBL k04<>(SB), RODATA|NOPTR, $32
+
 // Bytes of 0x10 (Q5_K's fifth bit), for memory operands.
 DATA k5x10<>+0(SB)/8, $0x1010101010101010
 DATA k5x10<>+8(SB)/8, $0x1010101010101010
@@ -494,6 +506,49 @@ q2kdone:
 	VPMADDWD   Y10, Y6, Y6; \
 	VPADDD     Y6, Y4, Y4
 
+// Q3K_SCALES decodes the 16 6-bit scales of a Q3_K block (ggml's q3_K
+// packing at 96(SI)) into the bytes of X, unbiased (−32..31); T is scratch.
+#define Q3K_SCALES(X, T) \
+	MOVL    96(SI), AX; \
+	MOVL    100(SI), BX; \
+	MOVL    104(SI), R8; \
+	MOVL    AX, R9; \
+	SHRL    $4, R9; \
+	ANDL    $0x0f0f0f0f, R9; \
+	MOVL    R8, R14; \
+	SHRL    $4, R14; \
+	ANDL    $0x03030303, R14; \
+	SHLL    $4, R14; \
+	ORL     R14, R9; \
+	VMOVD   R9, T; \
+	MOVL    BX, R9; \
+	SHRL    $4, R9; \
+	ANDL    $0x0f0f0f0f, R9; \
+	MOVL    R8, R14; \
+	SHRL    $6, R14; \
+	ANDL    $0x03030303, R14; \
+	SHLL    $4, R14; \
+	ORL     R14, R9; \
+	VPINSRD $1, R9, T, T; \
+	ANDL    $0x0f0f0f0f, AX; \
+	MOVL    R8, R14; \
+	ANDL    $0x03030303, R14; \
+	SHLL    $4, R14; \
+	ORL     R14, AX; \
+	ANDL    $0x0f0f0f0f, BX; \
+	MOVL    R8, R14; \
+	SHRL    $2, R14; \
+	ANDL    $0x03030303, R14; \
+	SHLL    $4, R14; \
+	ORL     R14, BX; \
+	VMOVD   AX, X; \
+	VPINSRD $1, BX, X, X; \
+	VPUNPCKLQDQ T, X, X; \
+	MOVL    $0x20202020, AX; \
+	VMOVD   AX, T; \
+	VPBROADCASTD T, T; \
+	VPSUBB  T, X, X
+
 // func dotQ3_KRows(dst []float32, w []byte, stride int, x []byte, nb int)
 TEXT ·dotQ3_KRows(SB), NOSPLIT, $0-88
 	KSETUP
@@ -512,46 +567,7 @@ q3krow:
 	JZ    q3krowdone
 
 q3kblock:
-	// Decode the 16 scales (ggml's q3_K packing) into X0 bytes, unbiased.
-	MOVL    96(SI), AX
-	MOVL    100(SI), BX
-	MOVL    104(SI), R8
-	MOVL    AX, R9
-	SHRL    $4, R9
-	ANDL    $0x0f0f0f0f, R9
-	MOVL    R8, R14
-	SHRL    $4, R14
-	ANDL    $0x03030303, R14
-	SHLL    $4, R14
-	ORL     R14, R9
-	VMOVD   R9, X1
-	MOVL    BX, R9
-	SHRL    $4, R9
-	ANDL    $0x0f0f0f0f, R9
-	MOVL    R8, R14
-	SHRL    $6, R14
-	ANDL    $0x03030303, R14
-	SHLL    $4, R14
-	ORL     R14, R9
-	VPINSRD $1, R9, X1, X1
-	ANDL    $0x0f0f0f0f, AX
-	MOVL    R8, R14
-	ANDL    $0x03030303, R14
-	SHLL    $4, R14
-	ORL     R14, AX
-	ANDL    $0x0f0f0f0f, BX
-	MOVL    R8, R14
-	SHRL    $2, R14
-	ANDL    $0x03030303, R14
-	SHLL    $4, R14
-	ORL     R14, BX
-	VMOVD   AX, X0
-	VPINSRD $1, BX, X0, X0
-	VPUNPCKLQDQ X1, X0, X0
-	MOVL    $0x20202020, AX
-	VMOVD   AX, X1
-	VPBROADCASTD X1, X1
-	VPSUBB  X1, X0, X0
+	Q3K_SCALES(X0, X1)
 
 	// Y11 = scales as int16; Y2 = 4·Σ scale_g·bsum_g.
 	VPMOVSXBW X0, Y11
@@ -866,5 +882,160 @@ q5kb4rowdone:
 	JNZ  q5kb4row
 
 q5kb4done:
+	VZEROUPPER
+	RET
+
+// KB2GROUP: the 2-bit quants at bit sh of Y12 (times 4 rows), scaled with
+// pair mask r of the half's scales (Y13).
+#define KB2GROUP(sh, r, xoff) \
+	VPSRLW  $sh, Y12, Y8; \
+	VPAND   Y15, Y8, Y8; \
+	VPSHUFB pairbcast<>+(32*r)(SB), Y13, Y10; \
+	KB4RUN(xoff, Y8, Y10, Y11)
+
+// KB2MIN subtracts row i's min term cvt(Σ min_g·bsum_g)·dmin·d_x from
+// ACC; Y14 holds the 16 mins as int16, Y13 dmin broadcast.
+#define KB2MIN(i, ACC) \
+	VPMADDWD     (292*i+260)(DI), Y14, Y8; \
+	VCVTDQ2PS    Y8, Y8; \
+	VBROADCASTSS (292*i)(DI), Y10; \
+	VMULPS       Y13, Y10, Y10; \
+	VFNMADD231PS Y10, Y8, ACC
+
+// func dotQ2_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
+TEXT ·dotQ2_KRows4(SB), NOSPLIT, $0-104
+	KB4SETUP
+	MOVL         $0x03030303, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	TESTQ        R10, R10
+	JZ           q2kb4done
+
+q2kb4row:
+	KB4ROW
+	TESTQ CX, CX
+	JZ    q2kb4rowdone
+
+q2kb4block:
+	VMOVDQU      (SI), X9
+	VPSRLW       $4, X9, X14
+	VPAND        k0f<>(SB), X14, X14
+	VPMOVZXBW    X14, Y14
+	VPAND        k0f<>(SB), X9, X9
+	VPMOVZXBW    X9, Y9
+	VPBROADCASTW 82(SI), X13
+	VCVTPH2PS    X13, Y13
+	KB2MIN(0, Y0)
+	KB2MIN(1, Y1)
+	KB2MIN(2, Y2)
+	KB2MIN(3, Y3)
+	VPXOR        Y4, Y4, Y4
+	VPXOR        Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPERMQ       $0x44, Y9, Y13
+	VMOVDQU      16(SI), Y12
+	KB2GROUP(0, 0, 4)
+	KB2GROUP(2, 1, 36)
+	KB2GROUP(4, 2, 68)
+	KB2GROUP(6, 3, 100)
+	VPERMQ       $0xee, Y9, Y13
+	VMOVDQU      48(SI), Y12
+	KB2GROUP(0, 0, 132)
+	KB2GROUP(2, 1, 164)
+	KB2GROUP(4, 2, 196)
+	KB2GROUP(6, 3, 228)
+	VPBROADCASTW 80(SI), X13
+	VCVTPH2PS    X13, Y13
+	KB4D(0, Y4, Y0)
+	KB4D(1, Y5, Y1)
+	KB4D(2, Y6, Y2)
+	KB4D(3, Y7, Y3)
+	ADDQ         $84, SI
+	ADDQ         $1168, DI
+	DECQ         CX
+	JNZ          q2kb4block
+
+q2kb4rowdone:
+	KB4STORE
+	ADDQ R12, R11
+	DECQ R10
+	JNZ  q2kb4row
+
+q2kb4done:
+	VZEROUPPER
+	RET
+
+// KB3GROUP: u = the 2-bit quants at bit sh of Y14 | the hmask bit (Y12,
+// moved to bit 2 by HOP $hn) as 4, times 4 rows, pair mask r of Y13.
+#define KB3GROUP(sh, HOP, hn, r, xoff) \
+	VPSRLW  $sh, Y14, Y8; \
+	VPAND   Y15, Y8, Y8; \
+	HOP     $hn, Y12, Y11; \
+	VPAND   k04<>(SB), Y11, Y11; \
+	VPOR    Y11, Y8, Y8; \
+	VPSHUFB pairbcast<>+(32*r)(SB), Y13, Y10; \
+	KB4RUN(xoff, Y8, Y10, Y11)
+
+// KB3CORR starts ISUM of row i at −4·Σ_g scale_g·bsum_g (Q3_K's offset);
+// Y9 holds the 16 scales as int16.
+#define KB3CORR(i, ISUM) \
+	VPMADDWD (292*i+260)(DI), Y9, Y11; \
+	VPSLLD   $2, Y11, Y11; \
+	VPXOR    ISUM, ISUM, ISUM; \
+	VPSUBD   Y11, ISUM, ISUM
+
+// func dotQ3_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
+TEXT ·dotQ3_KRows4(SB), NOSPLIT, $0-104
+	KB4SETUP
+	MOVL         $0x03030303, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	TESTQ        R10, R10
+	JZ           q3kb4done
+
+q3kb4row:
+	KB4ROW
+	TESTQ CX, CX
+	JZ    q3kb4rowdone
+
+q3kb4block:
+	Q3K_SCALES(X9, X10)
+	VPMOVSXBW    X9, Y9
+	KB3CORR(0, Y4)
+	KB3CORR(1, Y5)
+	KB3CORR(2, Y6)
+	KB3CORR(3, Y7)
+	VMOVDQU      (SI), Y12
+	VPERMQ       $0x44, Y9, Y13
+	VMOVDQU      32(SI), Y14
+	KB3GROUP(0, VPSLLW, 2, 0, 4)
+	KB3GROUP(2, VPSLLW, 1, 1, 36)
+	KB3GROUP(4, VPSRLW, 0, 2, 68)
+	KB3GROUP(6, VPSRLW, 1, 3, 100)
+	VPERMQ       $0xee, Y9, Y13
+	VMOVDQU      64(SI), Y14
+	KB3GROUP(0, VPSRLW, 2, 0, 132)
+	KB3GROUP(2, VPSRLW, 3, 1, 164)
+	KB3GROUP(4, VPSRLW, 4, 2, 196)
+	KB3GROUP(6, VPSRLW, 5, 3, 228)
+	VPBROADCASTW 108(SI), X13
+	VCVTPH2PS    X13, Y13
+	KB4D(0, Y4, Y0)
+	KB4D(1, Y5, Y1)
+	KB4D(2, Y6, Y2)
+	KB4D(3, Y7, Y3)
+	ADDQ         $110, SI
+	ADDQ         $1168, DI
+	DECQ         CX
+	JNZ          q3kb4block
+
+q3kb4rowdone:
+	KB4STORE
+	ADDQ R12, R11
+	DECQ R10
+	JNZ  q3kb4row
+
+q3kb4done:
 	VZEROUPPER
 	RET
