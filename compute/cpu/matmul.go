@@ -12,7 +12,10 @@ import (
 // As in ggml, the weight is never dequantized: each activation row is
 // first quantized to the weight type's vec_dot type (Q8_0, Q8_1, Q8_K, or
 // rounded to F16/BF16) and the dot products run block by block on the
-// quantized data. The weight rows are split between the worker goroutines.
+// quantized data. The weight rows are split between the worker goroutines;
+// groups of 4 activation rows share each weight row's decoding (the
+// batched kernels), over tiles of weight rows that stay in L2. Results do
+// not depend on the thread count.
 func (b *Backend) MatMul(dst, x, w *compute.Tensor) error {
 	if err := compute.CheckMatMul(dst, x, w); err != nil {
 		return err

@@ -17,13 +17,14 @@ func asmSupported() bool {
 	return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
 }
 
-// Row loops in assembly. Each computes, for every r < len(dst), the dot of
-// the weight row at w[r*stride:] with one activation row x. The block-format
-// loops cover the first 8*groups blocks of a row, in groups of 8 blocks whose
-// integer sums are reduced into one vector and scaled with one FMA; aux holds
-// 16 floats per group (auxQ8_0 / auxQ8_1). The float loops cover n elements,
-// a multiple of their vector width.
-//
+// Single-row loops: for every r < len(dst), the dot of the weight row at
+// w[r*stride:] with one activation row x. The 32-element block formats
+// cover the first 8*groups blocks of a row, 8 blocks at a time: their exact
+// integer sums are reduced into one vector and scaled with one FMA, with
+// the activation scales (and quant sums or s) from aux (blockLoad). The
+// K-quant loops cover nb super-blocks of Q8_K activations; the float loops
+// n elements, a multiple of 8.
+
 //go:noescape
 func dotQ8_0Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, groups int)
 
@@ -31,13 +32,13 @@ func dotQ8_0Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, g
 func dotQ4_0Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, groups int)
 
 //go:noescape
-func dotF32Rows(dst []float32, w []byte, stride int, x []byte, n int)
+func dotQ4_1Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, groups int)
 
 //go:noescape
-func dotF16Rows(dst []float32, w []byte, stride int, x []byte, n int)
+func dotQ5_0Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, groups int)
 
 //go:noescape
-func dotBF16Rows(dst []float32, w []byte, stride int, x []byte, n int)
+func dotQ5_1Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, groups int)
 
 //go:noescape
 func dotQ2_KRows(dst []float32, w []byte, stride int, x []byte, nb int)
@@ -55,13 +56,52 @@ func dotQ5_KRows(dst []float32, w []byte, stride int, x []byte, nb int)
 func dotQ6_KRows(dst []float32, w []byte, stride int, x []byte, nb int)
 
 //go:noescape
-func dotQ4_1Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, groups int)
+func dotF32Rows(dst []float32, w []byte, stride int, x []byte, n int)
 
 //go:noescape
-func dotQ5_0Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, groups int)
+func dotF16Rows(dst []float32, w []byte, stride int, x []byte, n int)
 
 //go:noescape
-func dotQ5_1Rows(dst []float32, w []byte, stride int, x []byte, aux []float32, groups int)
+func dotBF16Rows(dst []float32, w []byte, stride int, x []byte, n int)
+
+// Batched loops: for weight rows r < rows and the 4 activation rows of a
+// batch layout, dst[i·m + r] = w_r · x_i (i < 4). See pairBatch, q8_0Batch,
+// kBatch and the F16 kernel for the layouts.
+
+//go:noescape
+func dotQ8_0Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
+
+//go:noescape
+func dotQ4_0Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
+
+//go:noescape
+func dotQ4_1Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
+
+//go:noescape
+func dotQ5_0Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
+
+//go:noescape
+func dotQ5_1Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
+
+//go:noescape
+func dotQ2_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
+
+//go:noescape
+func dotQ3_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
+
+//go:noescape
+func dotQ4_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
+
+//go:noescape
+func dotQ5_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
+
+//go:noescape
+func dotQ6_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
+
+//go:noescape
+func dotF16Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, xstride int, n int, acc bool)
+
+// Activation quantizers (quantize_amd64.s), byte-identical to the Go ones.
 
 //go:noescape
 func quantizeQ8_0AVX2(dst []byte, sums []int32, src []float32, nb int)
@@ -75,63 +115,31 @@ func quantizeQ8_KAVX2(dst []byte, src []float32, nb int)
 //go:noescape
 func roundF16AVX2(q []byte, wide []float32, src []float32, n int)
 
-//go:noescape
-func dotF16Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, xstride int, n int, acc bool)
-
-//go:noescape
-func dotQ4_0Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
-
-//go:noescape
-func dotQ8_0Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
-
-//go:noescape
-func dotQ4_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
-
-//go:noescape
-func dotQ2_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
-
-//go:noescape
-func dotQ3_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
-
-//go:noescape
-func dotQ5_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
-
-//go:noescape
-func dotQ6_KRows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, nb int)
-
-//go:noescape
-func dotQ4_1Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
-
-//go:noescape
-func dotQ5_0Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
-
-//go:noescape
-func dotQ5_1Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, aux []float32, groups int)
-
 // addAsmKernels swaps in the assembly row loops this CPU can run.
 func addAsmKernels(ks map[ggml.Type]*kernel) {
 	if !asmSupported() {
 		return
 	}
-	set := func(t ggml.Type, name string, loop blockLoop, wlen int, pairs bool) {
+	blocks := func(t ggml.Type, name string, loop blockLoop, wlen int, pairs bool) *kernel {
 		k := ks[t]
 		k.asm = name
 		k.load = blockLoad(k.x, pairs)
 		k.side = blockSides(pairs)
 		k.rows = groupedRows(k.dot, loop, wlen, k.x.TypeSize(), pairs)
+		return k
 	}
-	set(ggml.Q8_0, "dotQ8_0Rows", dotQ8_0Rows, q8_0Len, false)
-	ks[ggml.Q8_0].batch = q8_0Batch()
-	set(ggml.Q4_0, "dotQ4_0Rows", dotQ4_0Rows, q4_0Len, true)
-	ks[ggml.Q4_0].batch = pairBatch("dotQ4_0Rows4", dotQ4_0Rows4, ks[ggml.Q4_0], q4_0Len, 8)
-	ks[ggml.Q4_1].batch = pairBatch("dotQ4_1Rows4", dotQ4_1Rows4, ks[ggml.Q4_1], q4_1Len, 0)
-	ks[ggml.Q5_0].batch = pairBatch("dotQ5_0Rows4", dotQ5_0Rows4, ks[ggml.Q5_0], q5_0Len, 16)
-	ks[ggml.Q5_1].batch = pairBatch("dotQ5_1Rows4", dotQ5_1Rows4, ks[ggml.Q5_1], q5_1Len, 0)
-	set(ggml.Q4_1, "dotQ4_1Rows", dotQ4_1Rows, q4_1Len, true)
-	set(ggml.Q5_0, "dotQ5_0Rows", dotQ5_0Rows, q5_0Len, true)
-	set(ggml.Q5_1, "dotQ5_1Rows", dotQ5_1Rows, q5_1Len, true)
+	k := blocks(ggml.Q8_0, "dotQ8_0Rows", dotQ8_0Rows, q8_0Len, false)
+	k.batch = q8_0Batch()
+	k = blocks(ggml.Q4_0, "dotQ4_0Rows", dotQ4_0Rows, q4_0Len, true)
+	k.batch = pairBatch("dotQ4_0Rows4", dotQ4_0Rows4, k, q4_0Len, 8)
+	k = blocks(ggml.Q4_1, "dotQ4_1Rows", dotQ4_1Rows, q4_1Len, true)
+	k.batch = pairBatch("dotQ4_1Rows4", dotQ4_1Rows4, k, q4_1Len, 0)
+	k = blocks(ggml.Q5_0, "dotQ5_0Rows", dotQ5_0Rows, q5_0Len, true)
+	k.batch = pairBatch("dotQ5_0Rows4", dotQ5_0Rows4, k, q5_0Len, 16)
+	k = blocks(ggml.Q5_1, "dotQ5_1Rows", dotQ5_1Rows, q5_1Len, true)
+	k.batch = pairBatch("dotQ5_1Rows4", dotQ5_1Rows4, k, q5_1Len, 0)
 
-	setK := func(t ggml.Type, name string, loop superLoop) {
+	super := func(t ggml.Type, name string, loop superLoop, batchName string, batch kBatchLoop) {
 		k := ks[t]
 		k.asm = name
 		k.rows = superRows(loop, t.TypeSize())
@@ -139,17 +147,13 @@ func addAsmKernels(ks map[ggml.Type]*kernel) {
 			nb := len(src) / qkK
 			quantizeQ8_KAVX2(x.q[:nb*q8KLen], src[:nb*qkK], nb)
 		}
+		k.batch = kBatch(batchName, batch, t.TypeSize())
 	}
-	setK(ggml.Q2_K, "dotQ2_KRows", dotQ2_KRows)
-	ks[ggml.Q2_K].batch = kBatch("dotQ2_KRows4", dotQ2_KRows4, q2KLen)
-	setK(ggml.Q3_K, "dotQ3_KRows", dotQ3_KRows)
-	ks[ggml.Q3_K].batch = kBatch("dotQ3_KRows4", dotQ3_KRows4, q3KLen)
-	setK(ggml.Q4_K, "dotQ4_KRows", dotQ4_KRows)
-	ks[ggml.Q4_K].batch = kBatch("dotQ4_KRows4", dotQ4_KRows4, q4KLen)
-	setK(ggml.Q5_K, "dotQ5_KRows", dotQ5_KRows)
-	ks[ggml.Q5_K].batch = kBatch("dotQ5_KRows4", dotQ5_KRows4, q5KLen)
-	setK(ggml.Q6_K, "dotQ6_KRows", dotQ6_KRows)
-	ks[ggml.Q6_K].batch = kBatch("dotQ6_KRows4", dotQ6_KRows4, q6KLen)
+	super(ggml.Q2_K, "dotQ2_KRows", dotQ2_KRows, "dotQ2_KRows4", dotQ2_KRows4)
+	super(ggml.Q3_K, "dotQ3_KRows", dotQ3_KRows, "dotQ3_KRows4", dotQ3_KRows4)
+	super(ggml.Q4_K, "dotQ4_KRows", dotQ4_KRows, "dotQ4_KRows4", dotQ4_KRows4)
+	super(ggml.Q5_K, "dotQ5_KRows", dotQ5_KRows, "dotQ5_KRows4", dotQ5_KRows4)
+	super(ggml.Q6_K, "dotQ6_KRows", dotQ6_KRows, "dotQ6_KRows4", dotQ6_KRows4)
 
 	// F32 activations need no conversion: the loop reads the row itself.
 	f32 := ks[ggml.F32]
