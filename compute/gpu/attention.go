@@ -2,16 +2,19 @@ package gpu
 
 import (
 	"fmt"
+	"unsafe"
 
 	"github.com/rocmforge/rocmforge/compute"
 	"github.com/rocmforge/rocmforge/compute/gpu/cuda"
 )
 
-// attWarps is the warps per attention block; attNV is ATT_NV in
+// attWarps is the warps per attention block when the grid is large
+// (attMaxWarps when it is small); attNV is ATT_NV in
 // attention.cu (per-lane V accumulators).
 const (
-	attWarps = 4
-	attNV    = 16
+	attWarps    = 4
+	attMaxWarps = 16
+	attNV       = 16
 )
 
 // KVWrite implements compute.Backend: row i of k and v goes to row
@@ -41,11 +44,14 @@ func (b *Backend) KVWrite(pool compute.KVPool, k, v *compute.Tensor, slots []int
 	if n == 0 {
 		return nil
 	}
+	if b.feeding() {
+		return b.stagePut(true, slots)
+	}
 	if err := b.enter(); err != nil {
 		return err
 	}
 	defer b.leave()
-	if err := b.put(slots); err != nil {
+	if err := b.stagePut(true, slots); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	b.args.reset().ptr(kp.ptr).ptr(vp.ptr).ptr(kb.ptr).ptr(vb.ptr).ptr(b.stage.ptrs[0]).i32(k.Cols()).i32(v.Cols())
@@ -85,16 +91,66 @@ func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []i
 	if n == 0 {
 		return nil
 	}
+	if b.feeding() {
+		return b.stageAttention(pool.BlockSize, pos, seqs)
+	}
 	if err := b.enter(); err != nil {
 		return err
 	}
 	defer b.leave()
+	if err := b.stageAttention(pool.BlockSize, pos, seqs); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	sp := b.stage.ptrs
+	causal := 0
+	if p.Causal {
+		causal = 1
+	}
+	b.args.reset().ptr(ob.ptr).ptr(qb.ptr).ptr(kp.ptr).ptr(vp.ptr).ptr(sp[0]).ptr(sp[1]).ptr(sp[2]).ptr(sp[3]).
+		i32(p.NHead).i32(p.NKVHead).i32(p.HeadDim).i32(p.HeadDimV).i32(pool.BlockSize).f32(p.Scale).
+		i32(causal).i32(p.Window).f32(p.Softcap)
+	// Decode has few (row, head) blocks, each walking its context in one
+	// dependent chain of loads per warp: give them more warps, up to 16,
+	// until the grid holds about 16 warps per multiprocessor.
+	warps := attWarps
+	for warps < b.attMaxWarps && n*p.NHead*warps < 16*b.sms {
+		warps *= 2
+	}
+	smem := 4 * (p.HeadDim + warps*(p.HeadDimV+2))
+	return b.launch(b.k.attention, cuda.Dim3{X: uint32(n), Y: uint32(p.NHead)}, cuda.Dim3{X: uint32(warps * b.warp)}, smem)
+}
 
-	// Descriptors: rowSeq [n], seqInfo [2*len(seqs)], blocks (the used part
-	// of every block table), packed into one host scratch slice.
+// stageAttention stages the attention descriptors: pos [n], rowSeq [n] (the
+// sequence of each query row, -1 for none), seqInfo [2*len(seqs)] (CtxLen
+// and block-table offset of each sequence) and the block tables, packed
+// into one host scratch slice. Eager mode packs the used part of each table
+// back to back. In a graph step every table gets the same power-of-two
+// room, so the layout, which the step's graph is bound to, changes only
+// when a context outgrows it; and the descriptors, which every layer
+// shares, are staged once per step.
+func (b *Backend) stageAttention(bs int, pos []int32, seqs []compute.SeqAttn) error {
+	graph := b.mode != modeEager
+	m := &b.step.att
+	if graph && m.valid && m.pos == unsafe.SliceData(pos) && m.nPos == len(pos) &&
+		m.seqs == unsafe.SliceData(seqs) && m.nSeqs == len(seqs) && m.bs == bs {
+		b.stage.ptrs[0], b.stage.ptrs[1], b.stage.ptrs[2], b.stage.ptrs[3] = m.p0, m.p1, m.p2, m.p3
+		return nil
+	}
+	n := len(pos)
+	room := 0 // graph mode: block-table entries per sequence
 	nBlocks := 0
 	for _, s := range seqs {
-		nBlocks += (s.CtxLen + pool.BlockSize - 1) / pool.BlockSize
+		used := (s.CtxLen + bs - 1) / bs
+		nBlocks += used
+		room = max(room, used)
+	}
+	if graph {
+		r := 16
+		for r < room {
+			r *= 2
+		}
+		room = r
+		nBlocks = room * len(seqs)
 	}
 	need := n + 2*len(seqs) + nBlocks
 	if cap(b.ints) < need {
@@ -110,25 +166,25 @@ func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []i
 		for i := s.QStart; i < s.QStart+s.QLen; i++ {
 			rowSeq[i] = int32(si)
 		}
-		used := (s.CtxLen + pool.BlockSize - 1) / pool.BlockSize
+		used := (s.CtxLen + bs - 1) / bs
 		seqInfo[2*si], seqInfo[2*si+1] = int32(s.CtxLen), int32(off)
 		copy(blocks[off:off+used], s.Blocks[:used])
-		off += used
+		if graph {
+			clear(blocks[off+used : off+room])
+			off += room
+		} else {
+			off += used
+		}
 	}
 	if len(seqs) == 0 {
 		seqInfo = nil
 	}
-	if err := b.put(pos, rowSeq, seqInfo, blocks); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+	if err := b.stagePut(false, pos, rowSeq, seqInfo, blocks); err != nil {
+		return err
 	}
-	sp := b.stage.ptrs
-	causal := 0
-	if p.Causal {
-		causal = 1
+	if graph {
+		*m = attMemo{valid: true, pos: unsafe.SliceData(pos), nPos: len(pos), seqs: unsafe.SliceData(seqs),
+			nSeqs: len(seqs), bs: bs, p0: b.stage.ptrs[0], p1: b.stage.ptrs[1], p2: b.stage.ptrs[2], p3: b.stage.ptrs[3]}
 	}
-	b.args.reset().ptr(ob.ptr).ptr(qb.ptr).ptr(kp.ptr).ptr(vp.ptr).ptr(sp[0]).ptr(sp[1]).ptr(sp[2]).ptr(sp[3]).
-		i32(p.NHead).i32(p.NKVHead).i32(p.HeadDim).i32(p.HeadDimV).i32(pool.BlockSize).f32(p.Scale).
-		i32(causal).i32(p.Window).f32(p.Softcap)
-	smem := 4 * (p.HeadDim + attWarps*(p.HeadDimV+2))
-	return b.launch(b.k.attention, cuda.Dim3{X: uint32(n), Y: uint32(p.NHead)}, cuda.Dim3{X: uint32(attWarps * b.warp)}, smem)
+	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
@@ -28,7 +29,18 @@ import (
 
 // Backend is compute.Backend on one CUDA device. Its methods may be called
 // from any goroutine; calls are serialised.
+//
+// A Backend is a view of the device state (core) in one op mode: the one
+// New returns launches ops (modeEager); GraphStep hands its step function
+// views in the feed and capture modes, so that other goroutines' ops on the
+// eager view are unaffected (they wait for the step to finish).
 type Backend struct {
+	*core
+	mode opMode
+}
+
+// core is the device state every view of a backend shares.
+type core struct {
 	mu     sync.Mutex
 	drv    *cuda.Driver
 	dev    cuda.Device
@@ -51,6 +63,17 @@ type Backend struct {
 	// fault is reported by the op that caused it (tests turn it on).
 	syncEachOp bool
 	closed     bool
+
+	// Graph steps (graph.go), guarded by mu: GraphStep holds it while the
+	// step's views run.
+	step              stepState
+	graphs            map[any]*stepGraph
+	stepSeen          map[any]int
+	graphsOn          bool
+	fuseOn            bool // AddRMSNorm as one kernel (ROCMFORGE_GPU_FUSE=0: two, for A/B timing)
+	attMaxWarps       int  // warps of a small attention grid's blocks (ROCMFORGE_GPU_ATT_WARPS, for A/B timing)
+	gstats            GraphStats
+	feedView, capView *Backend
 }
 
 var _ compute.Backend = (*Backend)(nil)
@@ -99,7 +122,13 @@ func newBackend(ordinal int) (b *Backend, err error) {
 	if err != nil {
 		return nil, err
 	}
-	b = &Backend{drv: drv, args: newLaunchArgs(), nvrtc: nv.Version()}
+	b = &Backend{core: &core{drv: drv, args: newLaunchArgs(), nvrtc: nv.Version(), graphsOn: graphsFromEnv(),
+		fuseOn: os.Getenv("ROCMFORGE_GPU_FUSE") != "0", attMaxWarps: attMaxWarps}}
+	if w, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_ATT_WARPS")); err == nil && w >= 1 && w <= attMaxWarps {
+		b.attMaxWarps = w
+	}
+	b.feedView = &Backend{core: b.core, mode: modeFeed}
+	b.capView = &Backend{core: b.core, mode: modeCapture}
 	if b.dev, err = drv.DeviceGet(ordinal); err != nil {
 		return nil, err
 	}
@@ -174,6 +203,7 @@ func (b *Backend) Close() error {
 		return err
 	}
 	err := b.drv.StreamSynchronize(b.stream)
+	b.dropGraphsLocked()
 	b.release()
 	b.closed = true
 	return err
@@ -201,6 +231,9 @@ func (b *Backend) release() {
 // goroutines between threads). A successful enter is paired with leave; a
 // failed one has already undone itself.
 func (b *Backend) enter() error {
+	if b.mode != modeEager {
+		return nil // GraphStep holds the lock, the thread and the context
+	}
 	b.mu.Lock()
 	runtime.LockOSThread()
 	err := b.drv.SetCurrent(b.ctx)
@@ -214,6 +247,9 @@ func (b *Backend) enter() error {
 }
 
 func (b *Backend) leave() {
+	if b.mode != modeEager {
+		return
+	}
 	runtime.UnlockOSThread()
 	b.mu.Unlock()
 }
@@ -230,6 +266,7 @@ type kernels struct {
 
 	add, scale, softcap, swiglu, geglu, gelu, addbias, copyCols kernel
 	softmax, rmsnorm, layernorm, rope, attention, kvwrite       kernel
+	addRMSNorm                                                  kernel
 }
 
 func (b *Backend) loadKernels(images map[string][]byte) error {
@@ -261,6 +298,7 @@ func (b *Backend) loadKernels(images map[string][]byte) error {
 	k.addbias, k.copyCols, k.softmax = get("addbias_f32"), get("copy_cols_f32"), get("softmax_f32")
 	k.rmsnorm, k.layernorm, k.rope = get("rmsnorm_f32"), get("layernorm_f32"), get("rope_f32")
 	k.attention, k.kvwrite = get("attention_f32"), get("kvwrite_f32")
+	k.addRMSNorm = get("add_rmsnorm_f32")
 	return nil
 }
 
@@ -286,7 +324,7 @@ func kernelNames(prog string) []string {
 	switch prog {
 	case "elementwise.cu":
 		names = []string{"add_f32", "scale_f32", "softcap_f32", "swiglu_f32", "geglu_f32", "gelu_f32",
-			"addbias_f32", "copy_cols_f32", "softmax_f32", "rmsnorm_f32", "layernorm_f32"}
+			"addbias_f32", "copy_cols_f32", "softmax_f32", "rmsnorm_f32", "layernorm_f32", "add_rmsnorm_f32"}
 	case "rope.cu":
 		names = []string{"rope_f32"}
 	case "attention.cu":
@@ -361,7 +399,7 @@ func (b *Backend) launch(k kernel, grid, block cuda.Dim3, smem int) error {
 	if err := b.drv.LaunchKernel(k.fn, grid, block, uint32(smem), b.stream, unsafe.Pointer(&b.args.ptrs[0])); err != nil {
 		return fmt.Errorf("gpu: %s: %w", k.name, err)
 	}
-	if b.syncEachOp {
+	if b.syncEachOp && b.mode != modeCapture {
 		if err := b.drv.StreamSynchronize(b.stream); err != nil {
 			return fmt.Errorf("gpu: %s: %w", k.name, err)
 		}
@@ -411,10 +449,11 @@ type graph struct {
 	exec cuda.GraphExec
 }
 
-// capture records the ops f queues (nothing runs) into a graph. Ops that
-// stage batch arrays capture the staging copy from its current host bytes,
-// so only ops without batch arrays (MatMul, the elementwise ops) replay
-// meaningfully today.
+// capture records the ops f queues (nothing runs) into a graph, for the
+// benchmarks. Ops that stage batch arrays capture the staging copy from its
+// current host bytes, so only ops without batch arrays (MatMul, the
+// elementwise ops) replay meaningfully here; GraphStep (graph.go) is the
+// graph path for whole steps with changing index arrays.
 func (b *Backend) capture(f func() error) (*graph, error) {
 	if err := b.enter(); err != nil {
 		return nil, err

@@ -14,7 +14,7 @@ import (
 // devBuf is a tensor's device storage (Tensor.Dev). Views made by
 // compute.Reshape or by prefix slicing share it; their shape must fit in it.
 type devBuf struct {
-	owner *Backend
+	owner *core
 	ptr   cuda.DevicePtr
 	bytes int64
 	// typ and layout describe the bytes: layout is the kernel suffix
@@ -61,6 +61,9 @@ func (b *Backend) alloc(bytes int64) (cuda.DevicePtr, error) {
 // NewTensor implements compute.Backend: zeroed device storage of any
 // supported type (ops other than MatMul/Embedding need F32).
 func (b *Backend) NewTensor(name string, t ggml.Type, shape ...int) (*compute.Tensor, error) {
+	if b.mode != modeEager {
+		return nil, fmt.Errorf("new tensor %s: %w", name, errInStep)
+	}
 	bytes, err := storageBytes("new tensor", t, shape, name)
 	if err != nil {
 		return nil, err
@@ -79,7 +82,7 @@ func (b *Backend) NewTensor(name string, t ggml.Type, shape ...int) (*compute.Te
 			return nil, fmt.Errorf("new tensor %s: %w", name, err)
 		}
 	}
-	buf := &devBuf{owner: b, ptr: p, bytes: bytes, typ: t, layout: layoutNames[t]}
+	buf := &devBuf{owner: b.core, ptr: p, bytes: bytes, typ: t, layout: layoutNames[t]}
 	if t == ggml.F32 {
 		buf.f32 = p
 	}
@@ -91,6 +94,9 @@ func (b *Backend) NewTensor(name string, t ggml.Type, shape ...int) (*compute.Te
 // tensors of a type other than F32 also get an F32 copy for the norm and
 // bias kernels.
 func (b *Backend) Upload(name string, t ggml.Type, shape []int, data []byte) (*compute.Tensor, error) {
+	if b.mode != modeEager {
+		return nil, fmt.Errorf("upload %s: %w", name, errInStep)
+	}
 	bytes, err := storageBytes("upload", t, shape, name)
 	if err != nil {
 		return nil, err
@@ -107,7 +113,7 @@ func (b *Backend) Upload(name string, t ggml.Type, shape []int, data []byte) (*c
 		return nil, err
 	}
 	defer b.leave()
-	buf := &devBuf{owner: b, bytes: bytes, typ: t, layout: layout}
+	buf := &devBuf{owner: b.core, bytes: bytes, typ: t, layout: layout}
 	if buf.ptr, err = b.alloc(bytes); err != nil {
 		return nil, fmt.Errorf("upload %s: %w", x, err)
 	}
@@ -179,6 +185,9 @@ func (b *Backend) uploadSplit(buf *devBuf, t ggml.Type, data []byte) error {
 // Read implements compute.Backend: it waits for the queued work and copies
 // an F32 tensor to the host.
 func (b *Backend) Read(src *compute.Tensor, dst []float32) error {
+	if b.mode != modeEager {
+		return fmt.Errorf("read %s: %w", src, errInStep)
+	}
 	buf, err := b.f32Buf("read", "src", src)
 	if err != nil {
 		return err
@@ -205,6 +214,9 @@ func (b *Backend) Read(src *compute.Tensor, dst []float32) error {
 // Write implements compute.Backend. The copy is queued in order with the
 // ops; src may be reused as soon as Write returns.
 func (b *Backend) Write(dst *compute.Tensor, src []float32) error {
+	if b.mode != modeEager {
+		return fmt.Errorf("write %s: %w", dst, errInStep)
+	}
 	buf, err := b.f32Buf("write", "dst", dst)
 	if err != nil {
 		return err
@@ -231,8 +243,11 @@ func (b *Backend) Free(t *compute.Tensor) {
 	if t == nil {
 		return
 	}
+	if b.mode != modeEager {
+		return // a step's ops never free; freeing mid-capture would break it
+	}
 	buf, ok := t.Dev.(*devBuf)
-	if !ok || buf.owner != b {
+	if !ok || buf.owner != b.core {
 		return
 	}
 	if err := b.enter(); err != nil {
@@ -268,7 +283,7 @@ func (b *Backend) buf(op, role string, t *compute.Tensor) (*devBuf, error) {
 	if !ok || buf == nil {
 		return nil, fmt.Errorf("%s: %s %s has no storage on %s", op, role, t, b.name)
 	}
-	if buf.owner != b {
+	if buf.owner != b.core {
 		return nil, fmt.Errorf("%s: %s %s belongs to another backend", op, role, t)
 	}
 	if buf.freed {

@@ -109,6 +109,31 @@ extern "C" __global__ void rmsnorm_f32(float* dst, const float* x, const float* 
     }
 }
 
+// add_rmsnorm_f32: one block per row: x += a (the residual add), then
+// dst = x / sqrt(mean(x²) + eps) * w. It is add_f32 followed by rmsnorm_f32
+// in one pass over the row, with the same arithmetic, so the same bits.
+extern "C" __global__ void add_rmsnorm_f32(float* dst, float* x, const float* a, const float* __restrict__ w, int d,
+                                           float eps) {
+    __shared__ double sd[RF_MAX_WARPS];
+    float* xr = x + (i64)blockIdx.x * d;
+    const float* ar = a + (i64)blockIdx.x * d;
+    float* yr = dst + (i64)blockIdx.x * d;
+    double s = 0.0;
+    for (int j = threadIdx.x; j < d; j += blockDim.x) {
+        const float sum = xr[j] + ar[j];
+        xr[j] = sum;
+        const double v = sum;
+        s += v * v;
+    }
+    s = block_sum_d(s, sd);
+    const double scale = 1.0 / sqrt(s / (double)d + (double)eps);
+    for (int j = threadIdx.x; j < d; j += blockDim.x) {
+        double y = (double)xr[j] * scale;
+        if (w) y *= (double)w[j];
+        yr[j] = (float)y;
+    }
+}
+
 // layernorm_f32: one block per row: (x - mean) / sqrt(var + eps) * w + b.
 extern "C" __global__ void layernorm_f32(float* dst, const float* x, const float* __restrict__ w,
                                          const float* __restrict__ b, int d, float eps) {
