@@ -35,8 +35,34 @@ func (m *Model) Forward(b *Batch, c *Cache, logits []float32) error {
 	if err := s.ensure(m, n, len(b.Outputs)); err != nil {
 		return err
 	}
+	// Steps of a few tokens (decode) go through the backend's graph steps
+	// when it has them: the ops are recorded once per step shape and
+	// replayed with one launch.
+	var err error
+	if g, ok := m.b.(stepGrapher); ok && n <= maxGraphTokens {
+		key := stepKey{m: m, c: c, gen: s.gen, n: n, nOut: len(b.Outputs), nSeq: len(b.Seqs),
+			inOrder: allRowsInOrder(b.Outputs, n)}
+		err = g.GraphStep(key, func(be compute.Backend) error { return m.forwardOps(be, b, c) })
+	} else {
+		err = m.forwardOps(m.b, b, c)
+	}
+	if err != nil || len(b.Outputs) == 0 {
+		return err
+	}
+	if err := m.b.Read(&s.logits, logits); err != nil {
+		return fmt.Errorf("model: read logits: %w", err)
+	}
+	return nil
+}
+
+// forwardOps issues the ops of a forward step on be (the model's backend
+// or a view of it that records the step), up to the logits, which it does
+// not read.
+func (m *Model) forwardOps(be compute.Backend, b *Batch, c *Cache) error {
+	n := len(b.Tokens)
+	s := &m.s
 	hp := &m.HParams
-	o := &ops{b: m.b, layer: -1}
+	o := &ops{b: be, layer: -1}
 
 	// Token (and, for gpt2, position) embeddings.
 	o.embedding(&s.x, m.tokEmbd, b.Tokens)
@@ -52,21 +78,28 @@ func (m *Model) Forward(b *Batch, c *Cache, logits []float32) error {
 		ly := &m.layers[il]
 		o.layer = il
 
-		// x += attention(norm(x))
-		m.norm(o, &s.xn, &s.x, ly.attnNorm, ly.attnNormB)
+		// x += attention(norm(x)). Past the first layer, the previous
+		// layer's last residual add already normed x into xn.
+		if il == 0 {
+			m.norm(o, &s.xn, &s.x, ly.attnNorm, ly.attnNormB)
+		}
 		m.attention(o, ly, il, b, c.Layers[il])
 		if ly.postAttnNorm != nil {
 			o.rmsNorm(&s.o, &s.o, ly.postAttnNorm, hp.NormEps)
 		}
-		o.add(&s.x, &s.x, &s.o)
+		m.addNorm(o, &s.x, &s.o, &s.xn, ly.ffnNorm, ly.ffnNormB)
 
-		// x += ffn(norm(x))
-		m.norm(o, &s.xn, &s.x, ly.ffnNorm, ly.ffnNormB)
+		// x += ffn(norm(x)), and the next layer's norm.
 		m.feedForward(o, ly)
 		if ly.postFFNNorm != nil {
 			o.rmsNorm(&s.down, &s.down, ly.postFFNNorm, hp.NormEps)
 		}
-		o.add(&s.x, &s.x, &s.down)
+		if il+1 < len(m.layers) {
+			next := &m.layers[il+1]
+			m.addNorm(o, &s.x, &s.down, &s.xn, next.attnNorm, next.attnNormB)
+		} else {
+			o.add(&s.x, &s.x, &s.down)
+		}
 	}
 	o.layer = -1
 
@@ -90,8 +123,18 @@ func (m *Model) Forward(b *Batch, c *Cache, logits []float32) error {
 	if hp.FinalSoftcap > 0 {
 		o.softcap(&s.logits, hp.FinalSoftcap)
 	}
-	o.read(&s.logits, logits)
 	return o.err
+}
+
+// addNorm is the residual add x += a followed by the arch's norm of x into
+// dst: one op where the backend fuses the pair for RMSNorm.
+func (m *Model) addNorm(o *ops, x, a, dst, w, b *compute.Tensor) {
+	if f, ok := o.b.(addRMSNormer); ok && m.arch.norm != normLayer {
+		o.addRMSNorm(f, dst, x, a, w, m.HParams.NormEps)
+		return
+	}
+	o.add(x, x, a)
+	m.norm(o, dst, x, w, b)
 }
 
 // norm is the arch's normalisation: RMSNorm, or LayerNorm with bias.

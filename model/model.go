@@ -98,6 +98,7 @@ func (m *Model) Backend() compute.Backend { return m.b }
 
 // Close frees the weights and scratch tensors on the backend.
 func (m *Model) Close() {
+	m.dropGraphs()
 	m.s.free(m.b)
 	for _, t := range m.weights {
 		m.b.Free(t)

@@ -124,8 +124,14 @@ func (o *ops) attention(out, q *compute.Tensor, pool compute.KVPool, pos []int32
 	}
 }
 
-func (o *ops) read(src *compute.Tensor, dst []float32) {
+// addRMSNormer is implemented by backends that fuse a residual add with the
+// RMSNorm after it: x += a; dst = rmsnorm(x) * w.
+type addRMSNormer interface {
+	AddRMSNorm(dst, x, a, w *compute.Tensor, eps float32) error
+}
+
+func (o *ops) addRMSNorm(f addRMSNormer, dst, x, a, w *compute.Tensor, eps float32) {
 	if o.err == nil {
-		o.check("read logits", o.b.Read(src, dst))
+		o.check("add+rmsnorm", f.AddRMSNorm(dst, x, a, w, eps))
 	}
 }

@@ -13,6 +13,7 @@ import (
 // nothing here.
 type scratch struct {
 	capRows, capOut int // rows the buffers hold
+	gen             int // counts allocations: recorded steps name it
 	n, m            int // rows of the current views (tokens, outputs)
 
 	// Buffers (capRows or capOut rows) and the views the forward pass uses.
@@ -45,7 +46,10 @@ type scratch struct {
 // buffers when a batch is larger than any before.
 func (s *scratch) ensure(m *Model, n, nOut int) error {
 	if n > s.capRows || nOut > s.capOut {
+		gen := s.gen + 1
+		m.dropGraphs()
 		s.free(m.b)
+		s.gen = gen
 		if err := s.alloc(m, max(n, s.capRows), max(nOut, s.capOut)); err != nil {
 			s.free(m.b)
 			return err
