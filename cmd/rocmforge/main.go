@@ -20,6 +20,7 @@ func commands() map[string]command {
 		"inspect":  {"print a GGUF file's metadata and tensor table", runInspect},
 		"logits":   {"print a model's logits for token ids as JSON", runLogits},
 		"run":      {"generate text from a prompt", runRun},
+		"serve":    {"serve a model over an OpenAI-compatible HTTP API", runServe},
 		"bench":    {"measure prompt processing and generation speed", runBench},
 		"synth":    {"write a random-weight model of a given shape", runSynth},
 		"tokenize": {"print the token ids and pieces of a text", runTokenize},
