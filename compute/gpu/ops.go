@@ -247,7 +247,7 @@ func (b *Backend) RMSNorm(dst, x, w *compute.Tensor, eps float32) error {
 
 // AddRMSNorm is x += a followed by RMSNorm(dst, x, w, eps) (the residual
 // add of a block and the next norm), with the same result as the two ops.
-// One kernel instead of two: 1.4-3.5 % more decode tokens/s on the H100
+// One kernel instead of two: 1.3-3.7 % more decode tokens/s on the H100
 // (docs/perf.md); ROCMFORGE_GPU_FUSE=0 runs the two ops instead. dst must
 // not share storage with x or a.
 func (b *Backend) AddRMSNorm(dst, x, a, w *compute.Tensor, eps float32) error {
