@@ -73,12 +73,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// engineError maps an error from the engine's Submit to what the client is
-// told.
-func engineError(err error) *apiError {
+// engineError maps an error from the engine to what the client is told;
+// promptParam names the request's prompt field ("messages" or "prompt").
+func engineError(err error, promptParam string) *apiError {
 	switch {
 	case errors.Is(err, engine.ErrTooLong):
-		return newAPIError(http.StatusBadRequest, typeInvalidRequest, "messages", "context_length_exceeded", "%v", err)
+		return newAPIError(http.StatusBadRequest, typeInvalidRequest, promptParam, "context_length_exceeded", "%v", err)
 	case errors.Is(err, engine.ErrInvalid):
 		// The server's own checks should have caught it first.
 		return newAPIError(http.StatusBadRequest, typeInvalidRequest, "", "", "%v", err)

@@ -34,11 +34,12 @@ type run struct {
 	lastToken []time.Time
 }
 
-// submit sends reqs to the engine under ctx (the HTTP request's: a client
-// that disconnects cancels them) and registers them under the request id.
-// If one is refused, the ones already submitted are cancelled.
-func (s *Server) submit(ctx context.Context, r *http.Request, m *Model, kind string, reqs []engine.Request) (*run, error) {
+// submit sends reqs to the engine under r's context (a client that
+// disconnects cancels them) and registers them under the request's id. If
+// one is refused, the ones already submitted are cancelled.
+func (s *Server) submit(r *http.Request, m *Model, kind string, reqs []engine.Request) (*run, error) {
 	in := requestInfo(r)
+	ctx := r.Context()
 	rn := &run{
 		s:         s,
 		m:         m,
@@ -53,7 +54,11 @@ func (s *Server) submit(ctx context.Context, r *http.Request, m *Model, kind str
 		h, err := m.Engine.Submit(ctx, req)
 		if err != nil {
 			rn.close()
-			return nil, engineError(err)
+			param := "prompt"
+			if kind == "chat.completion" {
+				param = "messages"
+			}
+			return nil, engineError(err, param)
 		}
 		rn.handles = append(rn.handles, h)
 	}
@@ -70,8 +75,8 @@ func (s *Server) submit(ctx context.Context, r *http.Request, m *Model, kind str
 }
 
 // forward passes one handle's events to the merged channel until its final
-// event. Once the reader is gone it keeps draining, so that the engine never
-// blocks on a full channel.
+// event. Once the reader is gone it drops them, still waiting for the final
+// one, so that close returns only when the engine is done with the request.
 func (rn *run) forward(i int, h *engine.Handle) {
 	defer rn.wg.Done()
 	for ev := range h.Events {

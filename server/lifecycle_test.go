@@ -414,3 +414,48 @@ func TestConcurrentClients(t *testing.T) {
 		t.Errorf("%d goroutines of the server or engine left:\n%s", len(g), strings.Join(g, "\n\n"))
 	}
 }
+
+// TestQueueFull fills the engine's queue (one running, one waiting) and
+// checks that the next request gets 503 with Retry-After.
+func TestQueueFull(t *testing.T) {
+	rs := newRealServer(t, engine.Config{MaxSeqs: 1, MaxQueue: 1}, Config{})
+	client := newClient(t)
+	entered := rs.be.shut()
+	body := `{"prompt":"Once upon a time","max_tokens":4,"stream":true}`
+	first := startStream(t, context.Background(), client, rs.url+"/completions", body)
+	defer first.Body.Close()
+	<-entered // the first request's step is under way; it holds the one sequence slot
+	// The second waits in the queue, or is refused already if the engine
+	// still counts the first as queued during its first step.
+	req, _ := http.NewRequest(http.MethodPost, rs.url+"/completions", strings.NewReader(body))
+	second, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Body.Close()
+	resp, b := post(t, rs.url+"/completions", body)
+	e := wantError(t, resp, b, http.StatusServiceUnavailable, typeUnavailable, "queue_full")
+	if resp.Header.Get("Retry-After") == "" {
+		t.Errorf("no Retry-After with %q", e.Error.Message)
+	}
+	rs.be.open()
+	for _, r := range []*http.Response{first, second} {
+		if r.StatusCode != http.StatusOK {
+			continue
+		}
+		if _, done := readEvents(t, r.Body); !done {
+			t.Error("a queued stream did not finish")
+		}
+	}
+}
+
+// TestKVPoolTooSmall: a request that fits the context but not the engine's
+// KV pool is the engine's ErrTooLong, a 400 context_length_exceeded.
+func TestKVPoolTooSmall(t *testing.T) {
+	rs := newRealServer(t, engine.Config{KVCacheTokens: 32}, Config{})
+	resp, b := post(t, rs.url+"/completions", `{"prompt":"Once upon a time there was a little dog named Max.","max_tokens":40}`)
+	e := wantError(t, resp, b, http.StatusBadRequest, typeInvalidRequest, "context_length_exceeded")
+	if e.Error.Param == nil || *e.Error.Param != "prompt" {
+		t.Errorf("param %s, want \"prompt\"", strp(e.Error.Param))
+	}
+}

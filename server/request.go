@@ -100,19 +100,15 @@ type generation struct {
 // the choice index being the position in the list. Choice i samples with
 // seed+i, so that n choices of one seeded request differ from each other yet
 // repeat from run to run.
-func (g *generation) requests(nCtx int) []engine.Request {
+func (g *generation) requests() []engine.Request {
 	reqs := make([]engine.Request, 0, len(g.prompts)*g.n)
 	for _, p := range g.prompts {
 		for range g.n {
 			params := g.params
 			params.Seed += uint64(len(reqs))
-			maxTok := g.maxTokens
-			if maxTok == 0 {
-				maxTok = nCtx - len(p)
-			}
 			reqs = append(reqs, engine.Request{
 				Prompt:      p,
-				MaxTokens:   maxTok,
+				MaxTokens:   g.maxTokens, // 0: up to the context length, as the engine has it
 				Params:      params,
 				Stop:        g.stop,
 				IgnoreEOS:   g.ignoreEOS,

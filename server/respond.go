@@ -37,11 +37,11 @@ type format interface {
 // generate runs g on the engine and answers with f, streamed or whole.
 func (s *Server) generate(w http.ResponseWriter, r *http.Request, m *Model, g *generation, kind string, f format) {
 	in := requestInfo(r)
-	reqs := g.requests(m.ContextLength)
+	reqs := g.requests()
 	for _, p := range g.prompts {
 		in.promptTokens += len(p)
 	}
-	rn, err := s.submit(r.Context(), r, m, kind, reqs)
+	rn, err := s.submit(r, m, kind, reqs)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -198,7 +198,7 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request, m *Model) 
 			found = true
 		case errors.Is(err, engine.ErrNotFound):
 		default:
-			writeError(w, engineError(err))
+			writeError(w, engineError(err, ""))
 			return
 		}
 	}
