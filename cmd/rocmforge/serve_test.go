@@ -56,11 +56,12 @@ func httpDo(t *testing.T, method, url, key, body string) (*http.Response, string
 
 // TestServe runs the serve command on stories260K: /health is 503 while the
 // model loads (the listener is up first), requests work with the API key
-// and are logged one line each, and SIGTERM shuts it down cleanly, letting a
+// (from $ROCMFORGE_API_KEY) and are logged one line each, and SIGTERM shuts it down cleanly, letting a
 // streamed response in flight finish.
 func TestServe(t *testing.T) {
 	model := stories260K(t)
 	const key = "serve-test-key"
+	t.Setenv("ROCMFORGE_API_KEY", key) // the --api-key default
 	var logs syncBuffer
 	var base string
 	var stream *http.Response
@@ -111,7 +112,7 @@ func TestServe(t *testing.T) {
 			}
 		},
 	}
-	err := serveUntilSignal([]string{"-m", model, "--port", "0", "--api-key", key, "--backend", "ref"}, &logs, hooks)
+	err := serveUntilSignal([]string{"-m", model, "--port", "0", "--backend", "ref"}, &logs, hooks)
 	if err != nil {
 		t.Fatalf("serve: %v\n%s", err, logs.String())
 	}
