@@ -58,7 +58,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, hooks serveHook
 	kvTokens := fs.Int("kv-cache-tokens", 0, "KV cache size in `tokens` (0: context x max-seqs, within 4 GiB)")
 	nCtx := fs.Int("ctx", 0, fmt.Sprintf("context length per request in `tokens` (0: the model's training context, at most %d)", defaultMaxCtx))
 	noPrefix := fs.Bool("no-prefix-cache", false, "do not reuse the KV blocks of shared prompt prefixes")
-	backend := fs.String("backend", "cpu", backendUsage)
+	backend := fs.String("backend", defaultBackend, backendUsage)
 	threads := fs.Int("threads", 0, "compute `threads`; 0 = one per CPU")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, wait this long for requests in flight before cancelling them")
 	fs.Usage = func() {
