@@ -2,6 +2,8 @@
 
 package cpu
 
+import "math"
+
 //go:noescape
 func expSumAVX2(x []float32, m float32) float32
 
@@ -13,11 +15,22 @@ func asmAttnMath() attnMath {
 	return attnMath{expSum: expSumFast, axpyRows: axpyRowsFast, swiglu: swigluFast}
 }
 
-// expSumFast is expSumGo with the first multiple of 8 elements in AVX2.
+// expSumFast is expSumGo in AVX2. The last len(x)%8 elements go through
+// the same vector code (padded), so every element's exp is the same
+// function of its input wherever it sits.
 func expSumFast(x []float32, m float32) float32 {
 	n := len(x) &^ 7
 	s := expSumAVX2(x[:n], m)
-	return s + expSumGo(x[n:], m)
+	if n < len(x) {
+		var pad [8]float32
+		for i := range pad {
+			pad[i] = float32(math.Inf(-1)) // clamped: ~1e-38 each, nothing next to the max's 1
+		}
+		copy(pad[:], x[n:])
+		s += expSumAVX2(pad[:], m)
+		copy(x[n:], pad[:len(x)-n])
+	}
+	return s
 }
 
 // axpyRowsFast is axpyRowsGo with the first multiple of 8 columns in AVX2.
@@ -38,9 +51,18 @@ func axpyRowsFast(acc, v []float32, stride int, p []float32) {
 //go:noescape
 func swigluAVX2(dst, gate, up []float32)
 
-// swigluFast is swigluGo with the first multiple of 8 elements in AVX2.
+// swigluFast is swigluGo in AVX2. The last len(dst)%8 elements go through
+// the same vector code (padded): an element's result must not depend on
+// where it sits in the tensor, or a token's activations would depend on
+// the other tokens of its batch.
 func swigluFast(dst, gate, up []float32) {
 	n := len(dst) &^ 7
 	swigluAVX2(dst[:n], gate[:n], up[:n])
-	swigluGo(dst[n:], gate[n:len(dst)], up[n:len(dst)])
+	if n < len(dst) {
+		var d, g, u [8]float32
+		copy(g[:], gate[n:len(dst)])
+		copy(u[:], up[n:len(dst)])
+		swigluAVX2(d[:], g[:], u[:])
+		copy(dst[n:], d[:len(dst)-n])
+	}
 }

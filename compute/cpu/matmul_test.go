@@ -85,9 +85,10 @@ func TestMatMul(t *testing.T) {
 // it checks the rounding error statistically (matmulTol, on shapes with 7
 // activation rows and at least 33 weight rows, where the ratio is stable). Each output must also match
 // the float64 dot of the dequantized weight row and quantized activation
-// row to 1e-5·Σ|w·x| (float32 summation), and equal bit for bit the same
-// kernel run on that weight row alone (chunking and threads change
-// nothing).
+// row to 1e-5·Σ|w·x| (float32 summation), and equal bit for bit the
+// single-row kernel run on that weight row and activation row alone: the
+// batched kernels, chunking and threads change nothing (batch invariance,
+// which the engine relies on).
 func checkMatMul(t *testing.T, b *Backend, ref *compute.Reference, r *rand.Rand, typ ggml.Type, n, m, k int) {
 	t.Helper()
 	w, err := ref.Upload("w", typ, []int{m, k}, randomWeights(r, typ, m, k))
@@ -109,25 +110,16 @@ func checkMatMul(t *testing.T, b *Backend, ref *compute.Reference, r *rand.Rand,
 		wb = f32Bytes(w.F32)
 	}
 	stride := len(wb) / m
-	// Each output again, one weight row at a time, through the same
-	// kernels MatMul picks (4-row batches, then single rows).
-	b.mu.Lock()
-	xs := b.quantizeActivations(kn, x.F32, n, k)
-	var batches []xbatch
-	if kn.batch != nil && n >= 4 {
-		batches = b.packBatches(kn.batch, xs, k)
-	}
+	// Each output again, one weight row and one activation row at a time,
+	// through the single-row kernel: batching, chunking and threads must
+	// not change a bit.
 	alone := make([]float32, n*m)
-	for j := range m {
-		wr := wb[j*stride : (j+1)*stride]
-		for g := range batches {
-			kn.batch.rows(alone[4*g*m+j:], m, 1, wr, stride, &batches[g], xs[4*g:4*g+4], k)
-		}
-		for i := 4 * len(batches); i < n; i++ {
-			kn.rows(alone[i*m+j:i*m+j+1], wr, stride, &xs[i], k)
+	for i := range n {
+		xr := xrowFor(t, kn, x.F32[i*k:(i+1)*k])
+		for j := range m {
+			kn.rows(alone[i*m+j:i*m+j+1], wb[j*stride:(j+1)*stride], stride, xr, k)
 		}
 	}
-	b.mu.Unlock()
 	var errSq, prodSq float64
 	for i := range n {
 		xr := xrowFor(t, kn, x.F32[i*k:(i+1)*k])
@@ -139,7 +131,7 @@ func checkMatMul(t *testing.T, b *Backend, ref *compute.Reference, r *rand.Rand,
 				t.Fatalf("dst[%d][%d] = %g, float64 on the quantized activations %g: |Δ| %g > 1e-5·Σ|wx| = %g", i, j, g, emu, d, 1e-5*mag)
 			}
 			if alone[i*m+j] != g {
-				t.Fatalf("dst[%d][%d] = %g but its kernel on that weight row alone gives %g", i, j, g, alone[i*m+j])
+				t.Fatalf("dst[%d][%d] = %g but the single-row kernel on that weight and activation row gives %g (batch invariance)", i, j, g, alone[i*m+j])
 			}
 			d := float64(g) - float64(want.F32[i*m+j])
 			errSq += d * d

@@ -71,20 +71,14 @@ done: \
 
 #define LOADF32W(off, Y) VMOVUPS off(SI), Y
 #define LOADF32X(off, Y) VMOVUPS off(DI), Y
-#define LOADF16W(off, Y) VCVTPH2PS off(SI), Y
 #define LOADBF16W(off, Y) VPMOVZXWD off(SI), Y; VPSLLD $16, Y, Y
 
 // func dotF32Rows(dst []float32, w []byte, stride int, x []byte, n int)
 TEXT ·dotF32Rows(SB), NOSPLIT, $0-88
 	FLOATLOOP(4, 4, LOADF32W, LOADF32X)
 
-// The F16 and BF16 loops read activations already widened to float32
-// (exact: they were rounded to f16/bf16 first), so only the weights are
-// converted in the loop.
-
-// func dotF16Rows(dst []float32, w []byte, stride int, x []byte, n int)
-TEXT ·dotF16Rows(SB), NOSPLIT, $0-88
-	FLOATLOOP(2, 4, LOADF16W, LOADF32X)
+// The BF16 loop reads activations already widened to float32 (exactly:
+// they were rounded to bf16 first), so only the weights are converted.
 
 // func dotBF16Rows(dst []float32, w []byte, stride int, x []byte, n int)
 TEXT ·dotBF16Rows(SB), NOSPLIT, $0-88
@@ -229,5 +223,108 @@ f16r4store:
 	STORE4X(Y0, Y1, Y2, Y3, X0, 0)
 
 f16r4done:
+	VZEROUPPER
+	RET
+
+// func dotF16Rows1(dst []float32, rows int, w []byte, stride int, x []byte, n int, acc bool)
+// dst[r] = w_r·x (or += with acc) for weight rows r < rows and one float32
+// activation row, over n elements (a multiple of 8), with exactly the
+// arithmetic dotF16Rows4 does for each (row, activation) pair: one
+// accumulator starting at 0 (or the previous value in lane 0), an FMA per 8
+// elements in order, lane sums as STORE4X adds them. Four weight rows go
+// at a time, so every activation vector loaded feeds four FMAs.
+TEXT ·dotF16Rows1(SB), NOSPLIT, $0-97
+	MOVQ dst_base+0(FP), DX
+	MOVQ rows+24(FP), R10
+	MOVQ w_base+32(FP), R11
+	MOVQ stride+56(FP), R12
+	MOVQ x_base+64(FP), DI
+	MOVQ $4, R13
+	LEAQ (R12)(R12*2), R14
+
+f16q:
+	CMPQ   R10, $4
+	JB     f16one
+	MOVQ   R11, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	CMPB   acc+96(FP), $0
+	JEQ    f16qzero
+	VMOVSS (DX), X0
+	VMOVSS 4(DX), X1
+	VMOVSS 8(DX), X2
+	VMOVSS 12(DX), X3
+
+f16qzero:
+	XORQ AX, AX
+	MOVQ n+88(FP), CX
+	SHRQ $3, CX
+	JZ   f16qstore
+
+f16qloop:
+	VMOVUPS     (DI)(AX*4), Y8
+	VCVTPH2PS   (SI), Y9
+	VCVTPH2PS   (SI)(R12*1), Y10
+	VCVTPH2PS   (SI)(R12*2), Y11
+	VCVTPH2PS   (SI)(R14*1), Y12
+	VFMADD231PS Y8, Y9, Y0
+	VFMADD231PS Y8, Y10, Y1
+	VFMADD231PS Y8, Y11, Y2
+	VFMADD231PS Y8, Y12, Y3
+	ADDQ        $16, SI
+	ADDQ        $8, AX
+	DECQ        CX
+	JNZ         f16qloop
+
+f16qstore:
+	VHADDPS      Y1, Y0, Y0
+	VHADDPS      Y3, Y2, Y2
+	VHADDPS      Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVUPS      X0, (DX)
+	ADDQ         $16, DX
+	LEAQ         (R11)(R12*4), R11
+	SUBQ         $4, R10
+	JMP          f16q
+
+f16one:
+	TESTQ  R10, R10
+	JZ     f16r1done
+	MOVQ   R11, SI
+	VXORPS Y0, Y0, Y0
+	CMPB   acc+96(FP), $0
+	JEQ    f16onezero
+	VMOVSS (DX), X0
+
+f16onezero:
+	XORQ AX, AX
+	MOVQ n+88(FP), CX
+	SHRQ $3, CX
+	JZ   f16onestore
+
+f16oneloop:
+	VMOVUPS     (DI)(AX*4), Y8
+	VCVTPH2PS   (SI), Y9
+	VFMADD231PS Y8, Y9, Y0
+	ADDQ        $16, SI
+	ADDQ        $8, AX
+	DECQ        CX
+	JNZ         f16oneloop
+
+f16onestore:
+	VHADDPS      Y0, Y0, Y0
+	VHADDPS      Y0, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVSS       X0, (DX)
+	ADDQ         $4, DX
+	ADDQ         R12, R11
+	DECQ         R10
+	JMP          f16one
+
+f16r1done:
 	VZEROUPPER
 	RET
