@@ -18,6 +18,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"inspect":  {"print a GGUF file's metadata and tensor table", runInspect},
+		"loadgen":  {"measure a server's throughput and latency under concurrent load", runLoadgen},
 		"logits":   {"print a model's logits for token ids as JSON", runLogits},
 		"run":      {"generate text from a prompt", runRun},
 		"serve":    {"serve a model over an OpenAI-compatible HTTP API", runServe},
