@@ -41,7 +41,8 @@ func matmulShapes(t ggml.Type) (ns, ms, ks []int) {
 	ns, ms = []int{1, 7, 9}, []int{1, 33, 100}
 	switch t.BlockSize() {
 	case 1:
-		ks = []int{77, 256}
+		// 2125: four whole F16 k-blocks of 512, a short one and a tail.
+		ks = []int{77, 256, 2125}
 	case qk8:
 		ks = []int{32 * 9, 512}
 	default:

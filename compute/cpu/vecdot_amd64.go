@@ -86,9 +86,10 @@ func dotQ6_KRows1(dst []float32, m int, rows int, w []byte, stride int, x []byte
 
 // Float loops (vecdot_float_amd64.s). dotF32Rows and dotBF16Rows: dst[r] =
 // w_r·x over n elements (a multiple of 8) of float32 activations. The F16
-// loops take n elements of one k-block and add to dst with acc; Rows4 uses
-// the 4 activation rows at x + i·xstride, Rows1 one row, with the same
-// per-(row, activation) arithmetic.
+// loops sum in k-blocks: Rows4 does one block of n elements for the 4
+// activation rows at x + i·xstride, adding to dst with acc; Rows1 does all
+// blocks of blk elements for one row. Per (row, activation) pair the
+// arithmetic is the same.
 
 //go:noescape
 func dotF32Rows(dst []float32, w []byte, stride int, x []byte, n int)
@@ -100,7 +101,7 @@ func dotBF16Rows(dst []float32, w []byte, stride int, x []byte, n int)
 func dotF16Rows4(dst []float32, m int, rows int, w []byte, stride int, x []byte, xstride int, n int, acc bool)
 
 //go:noescape
-func dotF16Rows1(dst []float32, rows int, w []byte, stride int, x []byte, n int, acc bool)
+func dotF16Rows1(dst []float32, rows int, w []byte, stride int, x []byte, n int, blk int)
 
 // Activation quantizers (quantize_amd64.s), byte-identical to the Go ones.
 
@@ -200,8 +201,8 @@ func addAsmKernels(ks map[ggml.Type]*kernel) {
 // are the batched loop's.
 const f16Block = 512
 
-// f16Rows is the F16 row loop: k-blocks through dotF16Rows1, then the
-// elements past the last multiple of 8 in Go.
+// f16Rows is the F16 row loop: dotF16Rows1, then the elements past the
+// last multiple of 8 in Go.
 func f16Rows(dst []float32, w []byte, stride int, x *xrow, k int) {
 	rows := len(dst)
 	if rows == 0 {
@@ -210,10 +211,8 @@ func f16Rows(dst []float32, w []byte, stride int, x *xrow, k int) {
 	n := k &^ 7
 	if n == 0 {
 		clear(dst)
-	}
-	for k0 := 0; k0 < n; k0 += f16Block {
-		kl := min(f16Block, n-k0)
-		dotF16Rows1(dst, rows, w[2*k0:(rows-1)*stride+2*(k0+kl)], stride, f32Bytes(x.aux[k0:k0+kl]), kl, k0 > 0)
+	} else {
+		dotF16Rows1(dst, rows, w[:(rows-1)*stride+2*n], stride, f32Bytes(x.aux[:n]), n, f16Block)
 	}
 	if n < k {
 		for r := range dst {
