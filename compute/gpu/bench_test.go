@@ -55,15 +55,30 @@ func BenchmarkMatVec(bm *testing.B) {
 	}
 }
 
-// BenchmarkMatMulPrefill is the tiled kernel on a 512-token batch.
+// BenchmarkMatMulPrefill is a 4096x4096 weight times batches of 9 to 512
+// tokens, through the float kernels (tiled, or matrix-vector up to 8) and
+// through the cuBLAS path (dequantize to f16, convert, GEMM): where the
+// cuBLAS path starts to win sets defaultBLASMinTokens.
 func BenchmarkMatMulPrefill(bm *testing.B) {
 	b := testBackend(bm)
 	b.syncEachOp = false
 	defer func() { b.syncEachOp = true }()
-	for _, typ := range []ggml.Type{ggml.F16, ggml.Q4_0} {
-		bm.Run(fmt.Sprintf("%s/4096x4096/n512", typ), func(bm *testing.B) {
-			benchMatMul(bm, b, typ, 4096, 4096, 512)
-		})
+	for _, typ := range []ggml.Type{ggml.F16, ggml.Q4_0, ggml.Q4_K, ggml.Q8_0} {
+		for _, n := range []int{8, 12, 16, 24, 32, 64, 512} {
+			for _, path := range []string{"kernel", "cublas"} {
+				if path == "cublas" && b.blas.h == 0 {
+					continue
+				}
+				bm.Run(fmt.Sprintf("%s/4096x4096/n%d/%s", typ, n, path), func(bm *testing.B) {
+					on := 0
+					if path == "cublas" {
+						on = 1
+					}
+					defer withBLASMin(b, on)()
+					benchMatMul(bm, b, typ, 4096, 4096, n)
+				})
+			}
+		}
 	}
 }
 
@@ -94,6 +109,14 @@ func benchMatMul(bm *testing.B, b *Backend, typ ggml.Type, m, k, n int) {
 		bm.Fatal(err)
 	}
 	defer b.Free(y)
+	// One call first: the cuBLAS path sizes its scratch buffers outside the
+	// capture.
+	if err := b.MatMul(y, x, ws[0]); err != nil {
+		bm.Fatal(err)
+	}
+	if err := b.sync(); err != nil {
+		bm.Fatal(err)
+	}
 	g, err := b.capture(func() error {
 		for _, w := range ws {
 			if err := b.MatMul(y, x, w); err != nil {
@@ -113,6 +136,9 @@ func benchMatMul(bm *testing.B, b *Backend, typ ggml.Type, m, k, n int) {
 		bm.Fatal(err)
 	}
 	_, kname, _, _ := b.matmulKernel(ws[0].Dev.(*devBuf).layout, n, m, k)
+	if b.useBLAS(n) {
+		kname = "cuBLAS"
+	}
 	bm.ResetTimer()
 	for range bm.N {
 		if err := b.replay(g); err != nil {
@@ -227,5 +253,72 @@ func BenchmarkLaunchOverhead(bm *testing.B) {
 	}
 	if err := b.sync(); err != nil {
 		bm.Fatal(err)
+	}
+}
+
+// BenchmarkAttentionPrefill is one layer's attention over a 512-token prompt
+// (causal, one sequence, 16-slot blocks) in the 7B (32 heads of 128) and
+// TinyLlama (32 query heads, 4 KV heads of 64) shapes, with the tiled
+// kernel and with one block per (row, head): multiplied by the layer count,
+// the share of a pp512 step that attention takes.
+func BenchmarkAttentionPrefill(bm *testing.B) {
+	b := testBackend(bm)
+	b.syncEachOp = false
+	defer func(on bool) { b.syncEachOp, b.attTileOn = true, on }(b.attTileOn)
+	for _, sh := range []struct {
+		name              string
+		heads, kvHeads, d int
+	}{{"7b", 32, 32, 128}, {"tiny", 32, 4, 64}} {
+		for _, tiled := range []bool{true, false} {
+			bm.Run(fmt.Sprintf("%s/n512/tiled=%v", sh.name, tiled), func(bm *testing.B) {
+				b.attTileOn = tiled
+				const n, bs = 512, 16
+				p := compute.AttnParams{NHead: sh.heads, NKVHead: sh.kvHeads, HeadDim: sh.d, HeadDimV: sh.d,
+					Causal: true, Scale: 0.1}
+				rng := rand.New(rand.NewPCG(7, 8))
+				kc := sh.kvHeads * sh.d
+				newT := func(rows, cols int) *compute.Tensor {
+					x, err := b.NewTensor("t", ggml.F32, rows, cols)
+					if err != nil {
+						bm.Fatal(err)
+					}
+					bm.Cleanup(func() { b.Free(x) })
+					if err := b.Write(x, randVec(rng, rows*cols, 1)); err != nil {
+						bm.Fatal(err)
+					}
+					return x
+				}
+				pool := compute.KVPool{K: newT(n, kc), V: newT(n, kc), BlockSize: bs}
+				q := newT(n, sh.heads*sh.d)
+				out := newT(n, sh.heads*sh.d)
+				blocks := make([]int32, n/bs)
+				for i := range blocks {
+					blocks[i] = int32(len(blocks) - 1 - i)
+				}
+				pos := make([]int32, n)
+				for i := range pos {
+					pos[i] = int32(i)
+				}
+				seqs := []compute.SeqAttn{{QStart: 0, QLen: n, CtxLen: n, Blocks: blocks}}
+				run := func() {
+					if err := b.Attention(out, q, pool, pos, seqs, p); err != nil {
+						bm.Fatal(err)
+					}
+				}
+				run()
+				if err := b.sync(); err != nil {
+					bm.Fatal(err)
+				}
+				bm.ResetTimer()
+				for range bm.N {
+					run()
+				}
+				if err := b.sync(); err != nil {
+					bm.Fatal(err)
+				}
+				bm.StopTimer()
+				bm.ReportMetric(bm.Elapsed().Seconds()/float64(bm.N)*1e3, "ms/call")
+			})
+		}
 	}
 }

@@ -57,7 +57,8 @@ type core struct {
 
 	args  *launchArgs
 	stage stager
-	ints  []int32 // host scratch for batch descriptors (attention)
+	blas  blasState // the cuBLAS path for large batches (blas.go)
+	ints  []int32   // host scratch for batch descriptors (attention)
 
 	// syncEachOp makes every op wait for its kernels, so an asynchronous
 	// fault is reported by the op that caused it (tests turn it on).
@@ -71,6 +72,7 @@ type core struct {
 	stepSeen          map[any]int
 	graphsOn          bool
 	fuseOn            bool // AddRMSNorm as one kernel (ROCMFORGE_GPU_FUSE=0: two, for A/B timing)
+	attTileOn         bool // the tiled prompt attention kernel (ROCMFORGE_GPU_ATT_TILE=0: off, for A/B timing)
 	attMaxWarps       int  // warps of a small attention grid's blocks (ROCMFORGE_GPU_ATT_WARPS, for A/B timing)
 	gstats            GraphStats
 	feedView, capView *Backend
@@ -123,7 +125,8 @@ func newBackend(ordinal int) (b *Backend, err error) {
 		return nil, err
 	}
 	b = &Backend{core: &core{drv: drv, args: newLaunchArgs(), nvrtc: nv.Version(), graphsOn: graphsFromEnv(),
-		fuseOn: os.Getenv("ROCMFORGE_GPU_FUSE") != "0", attMaxWarps: attMaxWarps}}
+		fuseOn: os.Getenv("ROCMFORGE_GPU_FUSE") != "0", attMaxWarps: attMaxWarps,
+		attTileOn: os.Getenv("ROCMFORGE_GPU_ATT_TILE") != "0"}}
 	if w, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_ATT_WARPS")); err == nil && w >= 1 && w <= attMaxWarps {
 		b.attMaxWarps = w
 	}
@@ -183,6 +186,7 @@ func newBackend(ordinal int) (b *Backend, err error) {
 	if err = b.stage.init(drv, 256<<10); err != nil {
 		return nil, err
 	}
+	b.initBLAS()
 	return b, nil
 }
 
@@ -211,6 +215,7 @@ func (b *Backend) Close() error {
 
 // release frees what newBackend made; the context must be current.
 func (b *Backend) release() {
+	b.freeBLAS()
 	b.stage.free(b.drv)
 	for _, m := range b.modules {
 		b.drv.ModuleUnload(m)
@@ -266,7 +271,7 @@ type kernels struct {
 
 	add, scale, softcap, swiglu, geglu, gelu, addbias, copyCols kernel
 	softmax, rmsnorm, layernorm, rope, attention, kvwrite       kernel
-	addRMSNorm                                                  kernel
+	addRMSNorm, attentionTile                                   kernel
 }
 
 func (b *Backend) loadKernels(images map[string][]byte) error {
@@ -299,6 +304,12 @@ func (b *Backend) loadKernels(images map[string][]byte) error {
 	k.rmsnorm, k.layernorm, k.rope = get("rmsnorm_f32"), get("layernorm_f32"), get("rope_f32")
 	k.attention, k.kvwrite = get("attention_f32"), get("kvwrite_f32")
 	k.addRMSNorm = get("add_rmsnorm_f32")
+	k.attentionTile = get("attention_tile_f32")
+	// The tiled attention kernel needs more than the default 48 KiB of
+	// dynamic shared memory for 128-wide heads.
+	if err := b.drv.FuncSetAttribute(k.attentionTile.fn, cuda.FuncAttrMaxDynamicSharedMB, atSmem(atMaxD, atMaxD)); err != nil {
+		return fmt.Errorf("gpu: attention_tile_f32: %w", err)
+	}
 	return nil
 }
 
@@ -328,12 +339,19 @@ func kernelNames(prog string) []string {
 	case "rope.cu":
 		names = []string{"rope_f32"}
 	case "attention.cu":
-		names = []string{"attention_f32", "kvwrite_f32"}
+		names = []string{"attention_f32", "attention_tile_f32", "kvwrite_f32"}
 	case "embedding.cu":
 		for _, l := range layoutNames {
 			names = append(names, "embedding_"+l)
 			if l != "f32" {
 				names = append(names, "dequant_"+l)
+			}
+		}
+	case "convert.cu":
+		names = []string{"f32_to_f16", "f32_to_bf16"}
+		for _, l := range layoutNames {
+			if l != "f32" && l != "f16" && l != "bf16" {
+				names = append(names, "tohalf_"+l)
 			}
 		}
 	case "matmul.cu":

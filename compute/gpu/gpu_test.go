@@ -469,10 +469,13 @@ func TestEmbedding(t *testing.T) {
 	}
 }
 
+// TestMatMul checks the float kernels (matrix-vector and tiled); the cuBLAS
+// path for large batches is off here and has its own test (blas_test.go).
 func TestMatMul(t *testing.T) {
 	b := testBackend(t)
 	rng := newRNG(t)
 	ref := compute.NewReference()
+	defer withBLASMin(b, 0)()
 	for _, typ := range weightTypes {
 		for _, vf := range []bool{true, false} {
 			if !vf && typ.BlockSize() != 1 {
@@ -545,6 +548,11 @@ func TestKVWriteAttention(t *testing.T) {
 		{"gqa decode", compute.AttnParams{NHead: 6, NKVHead: 2, HeadDim: 40, HeadDimV: 40, Causal: true}, 5, [][2]int{{1, 1}, {1, 23}, {1, 300}}},
 		{"mqa window softcap", compute.AttnParams{NHead: 3, NKVHead: 1, HeadDim: 128, HeadDimV: 96, Causal: true, Window: 7, Softcap: 30}, 8, [][2]int{{9, 9}, {3, 50}}},
 		{"non-causal", compute.AttnParams{NHead: 2, NKVHead: 1, HeadDim: 32, HeadDimV: 48}, 4, [][2]int{{6, 13}}},
+		// Prompts (>= atMinRows rows): the tiled kernel, with sequences
+		// starting mid-tile, a decode row among them and uncovered rows.
+		{"prefill gqa", compute.AttnParams{NHead: 4, NKVHead: 2, HeadDim: 64, HeadDimV: 64, Causal: true}, 16, [][2]int{{70, 70}, {45, 100}, {1, 30}}},
+		{"prefill window softcap", compute.AttnParams{NHead: 2, NKVHead: 1, HeadDim: 128, HeadDimV: 128, Causal: true, Window: 20, Softcap: 30}, 8, [][2]int{{80, 80}}},
+		{"prefill non-causal", compute.AttnParams{NHead: 3, NKVHead: 3, HeadDim: 32, HeadDimV: 48}, 4, [][2]int{{40, 40}, {30, 61}}},
 	} {
 		p := tc.p
 		p.Scale = float32(1 / math.Sqrt(float64(p.HeadDim)))
@@ -591,6 +599,9 @@ func TestKVWriteAttention(t *testing.T) {
 		check(t, b, tc.name+" kvwrite V", poolV, 0)
 
 		out := poisonedPair(t, b, "out", n, p.NHead*p.HeadDimV)
+		if tiled := b.attTiled(n, p); tiled != (b.attTileOn && strings.HasPrefix(tc.name, "prefill")) {
+			t.Errorf("%s: %d rows: tiled kernel %v", tc.name, n, tiled)
+		}
 		must(t, tc.name, b.Attention(out.g, q.g, gpool, pos, seqs, p))
 		must(t, tc.name, ref.Attention(out.r, q.r, rpool, pos, seqs, p))
 		check(t, b, tc.name, out, f32Tol)

@@ -40,7 +40,7 @@ var matVecNames = func() map[string]map[int]string {
 // MatMul implements compute.Backend: dst[n, m] = x[n, k] · w[m, k]ᵀ with w
 // in its stored type.
 func (b *Backend) MatMul(dst, x, w *compute.Tensor) error {
-	if b.feeding() {
+	if b.feeding() && (x == nil || !b.useBLAS(x.Rows())) {
 		return nil
 	}
 	if err := compute.CheckMatMul(dst, x, w); err != nil {
@@ -69,6 +69,11 @@ func (b *Backend) MatMul(dst, x, w *compute.Tensor) error {
 	if n == 0 || m == 0 {
 		return nil
 	}
+	if b.feeding() {
+		// The graph step's feed pass sizes the cuBLAS scratch buffers, so
+		// the capture that follows never has to grow them.
+		return b.sizeBLAS(wb, n, m, kk)
+	}
 	if err := b.enter(); err != nil {
 		return err
 	}
@@ -78,6 +83,9 @@ func (b *Backend) MatMul(dst, x, w *compute.Tensor) error {
 		return b.drv.MemsetD32Async(db.ptr, 0, n*m, b.stream)
 	}
 	rb, _ := w.Type.RowSize(int64(kk))
+	if b.useBLAS(n) {
+		return b.matmulBLAS(wb, xb, db, rb, n, m, kk)
+	}
 	b.args.reset().ptr(wb.ptr).ptr(wb.aux).i64(rb).ptr(xb.ptr).ptr(db.ptr).i32(m).i32(kk).i32(n)
 	return b.launch(k, grid, block, 0)
 }

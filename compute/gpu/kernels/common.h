@@ -88,6 +88,27 @@ __device__ __forceinline__ float bf16_to_float(u16 h) {
     return __uint_as_float(((u32)h) << 16);
 }
 
+// float_to_half rounds a float to IEEE binary16 bits (to nearest even;
+// overflow gives infinity).
+__device__ __forceinline__ u16 float_to_half(float f) {
+#ifdef RF_HIP
+    return __builtin_bit_cast(u16, (_Float16)f);
+#else
+    u16 h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+#endif
+}
+
+// float_to_bf16 rounds a float to bfloat16 bits (to nearest even; NaN stays
+// NaN).
+__device__ __forceinline__ u16 float_to_bf16(float f) {
+    u32 u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (u16)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1);
+    return (u16)(u >> 16);
+}
+
 // Unaligned little-endian loads from byte pointers (GGML blocks are packed).
 __device__ __forceinline__ u16 load_u16(const u8* p) {
     return (u16)p[0] | ((u16)p[1] << 8);

@@ -1,0 +1,145 @@
+package gpu
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/rocmforge/rocmforge/compute"
+	"github.com/rocmforge/rocmforge/ggml"
+)
+
+// withBLASMin sets the smallest batch that takes the cuBLAS path (0: off)
+// and returns the function that restores it.
+func withBLASMin(b *Backend, n int) func() {
+	old := b.blas.minTokens
+	if b.blas.h == 0 {
+		n = 0 // no cuBLAS: nothing to turn on
+	}
+	b.blas.minTokens = n
+	return func() { b.blas.minTokens = old }
+}
+
+// Tolerances of the cuBLAS path, relative Frobenius error against the
+// reference (which multiplies in float64-exact dequantized weights and f32
+// activations):
+//   - F32 weights: a float GEMM (pedantic, no TF32): f32Tol.
+//   - F16 and quantized weights: activations and dequantized weights are
+//     rounded to f16 (unit roundoff 2^-11 = 4.9e-4, so each product is off by
+//     up to ~1e-3 relative, ~4e-4 rms, with random signs): 2e-3.
+//   - BF16 weights: activations rounded to bf16 (unit roundoff 2^-8 =
+//     3.9e-3, ~2.3e-3 rms): 1e-2.
+const (
+	blasF16Tol  = 2e-3
+	blasBF16Tol = 1e-2
+)
+
+func blasTol(typ ggml.Type) float64 {
+	switch typ {
+	case ggml.F32:
+		return f32Tol
+	case ggml.BF16:
+		return blasBF16Tol
+	}
+	return blasF16Tol
+}
+
+// TestMatMulBLAS runs every weight type through the cuBLAS path at batch
+// sizes that are no multiple of any tile (33, 70, 257 tokens; 101 or 67
+// weight rows), outputs poisoned with NaN first.
+func TestMatMulBLAS(t *testing.T) {
+	b := testBackend(t)
+	if b.blas.h == 0 {
+		t.Skipf("cuBLAS path not available: %s", b.MatMulPath())
+	}
+	t.Logf("%s", b.MatMulPath())
+	defer withBLASMin(b, 17)()
+	rng := newRNG(t)
+	ref := compute.NewReference()
+	for ti, typ := range weightTypes {
+		worst := 0.0
+		m := []int{101, 67}[ti%2] // odd row counts, alternating to keep the test short
+		for _, vf := range []bool{true, false} {
+			if !vf && typ.BlockSize() != 1 {
+				continue
+			}
+			k := colsFor(typ, vf)
+			w := weightPair(t, b, "w", typ, randomWeight(t, rng, typ, m, k), m, k)
+			for _, n := range []int{33, 70, 257} {
+				if !b.useBLAS(n) {
+					t.Fatalf("n = %d does not take the cuBLAS path", n)
+				}
+				x := f32Pair(t, b, "x", randVec(rng, n*k, 1), n, k)
+				dst := poisonedPair(t, b, "dst", n, m)
+				what := fmt.Sprintf("%s cuBLAS n%d m%d k%d", typ, n, m, k)
+				must(t, what, b.MatMul(dst.g, x.g, w.g))
+				must(t, what, ref.MatMul(dst.r, x.r, w.r))
+				check(t, b, what, dst, blasTol(typ))
+				worst = max(worst, relErr(read(t, b, dst.g), dst.r.F32))
+			}
+		}
+		t.Logf("%-5s largest relative error %.3g (tolerance %.3g)", typ, worst, blasTol(typ))
+	}
+	// Below the threshold the kernels still run (exact float accumulation).
+	w := weightPair(t, b, "w", ggml.Q4_0, randomWeight(t, rng, ggml.Q4_0, 37, 64), 37, 64)
+	x := f32Pair(t, b, "x", randVec(rng, 16*64, 1), 16, 64)
+	dst := poisonedPair(t, b, "dst", 16, 37)
+	must(t, "q4_0 n16", b.MatMul(dst.g, x.g, w.g))
+	must(t, "q4_0 n16", ref.MatMul(dst.r, x.r, w.r))
+	check(t, b, "Q4_0 tiled below the cuBLAS threshold", dst, f32Tol)
+}
+
+// TestGraphStepBLAS: a 12-token step through the cuBLAS path, captured and
+// replayed, gives the op-by-op result bit for bit; an eager batch that
+// grows the scratch buffers drops the graphs (they hold the old address),
+// and the step is captured again, still bit for bit.
+func TestGraphStepBLAS(t *testing.T) {
+	b := testBackend(t)
+	if b.blas.h == 0 {
+		t.Skipf("cuBLAS path not available: %s", b.MatMulPath())
+	}
+	defer withBLASMin(b, 9)()
+	rng := newRNG(t)
+	ref := compute.NewReference()
+	const m, k, n = 45, 256, 12
+	w := weightPair(t, b, "w", ggml.Q4_K, randomWeight(t, rng, ggml.Q4_K, m, k), m, k)
+	x := f32Pair(t, b, "x", randVec(rng, n*k, 1), n, k)
+	y := poisonedPair(t, b, "y", n, m)
+	must(t, "reference", ref.MatMul(y.r, x.r, w.r))
+	step := func(be compute.Backend) error { return be.MatMul(y.g, x.g, w.g) }
+	var want []float32
+	before := b.GraphStats()
+	run := func(what string) {
+		t.Helper()
+		must(t, what, b.GraphStep("blas step", step))
+		got := read(t, b, y.g)
+		if want == nil {
+			want = got
+			check(t, b, what, y, blasF16Tol)
+			return
+		}
+		if e := relErr(got, want); e != 0 {
+			t.Errorf("%s: differs from the op-by-op step, relative error %.3g", what, e)
+		}
+	}
+	run("op by op")
+	run("captured")
+	run("replayed")
+
+	// An eager batch larger than the activation scratch.
+	old := b.blas.xh
+	nBig := int(old.bytes/(2*k)) + 1
+	xb := f32Pair(t, b, "xbig", randVec(rng, nBig*k, 1), nBig, k)
+	yb := poisonedPair(t, b, "ybig", nBig, m)
+	must(t, "big batch", b.MatMul(yb.g, xb.g, w.g))
+	must(t, "big batch", ref.MatMul(yb.r, xb.r, w.r))
+	check(t, b, fmt.Sprintf("%d-token batch", nBig), yb, blasF16Tol)
+	if b.blas.xh.bytes <= old.bytes {
+		t.Fatalf("activation scratch did not grow: %d bytes for %d tokens of %d", b.blas.xh.bytes, nBig, k)
+	}
+	run("op by op after growth")
+	run("captured after growth")
+	st := b.GraphStats()
+	if st.Captures-before.Captures != 2 || st.Replays-before.Replays != 1 || st.Eager-before.Eager != 2 {
+		t.Errorf("graph stats went from %+v to %+v: want 2 op-by-op steps, 2 captures, 1 replay", before, st)
+	}
+}
