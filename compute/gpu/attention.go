@@ -17,6 +17,29 @@ const (
 	attNV       = 16
 )
 
+// The tiled prompt kernel (attention_tile_f32): AT_WARPS, AT_RPW, AT_QT,
+// AT_KT and AT_MAXD in attention.cu, and the smallest batch that uses it
+// (ROCMFORGE_GPU_ATT_TILE=0 turns it off, for A/B timing).
+const (
+	atWarps   = 4
+	atRPW     = 8
+	atQT      = atWarps * atRPW
+	atKT      = 32
+	atMaxD    = 128
+	atMinRows = 64
+)
+
+// atSmem is the tiled kernel's dynamic shared memory in bytes.
+func atSmem(hd, hdv int) int {
+	return 4 * (atQT*(hd+4) + atKT*(hd+4) + atKT*hdv + atWarps*atRPW*atKT)
+}
+
+// attTiled reports whether Attention of n query rows takes the tiled kernel.
+func (b *Backend) attTiled(n int, p compute.AttnParams) bool {
+	return b.attTileOn && b.warp == 32 && n >= atMinRows && p.HeadDim%4 == 0 && p.HeadDimV%4 == 0 &&
+		p.HeadDim <= atMaxD && p.HeadDimV <= atMaxD
+}
+
 // KVWrite implements compute.Backend: row i of k and v goes to row
 // slots[i] of the pool.
 func (b *Backend) KVWrite(pool compute.KVPool, k, v *compute.Tensor, slots []int32) error {
@@ -109,6 +132,11 @@ func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []i
 	b.args.reset().ptr(ob.ptr).ptr(qb.ptr).ptr(kp.ptr).ptr(vp.ptr).ptr(sp[0]).ptr(sp[1]).ptr(sp[2]).ptr(sp[3]).
 		i32(p.NHead).i32(p.NKVHead).i32(p.HeadDim).i32(p.HeadDimV).i32(pool.BlockSize).f32(p.Scale).
 		i32(causal).i32(p.Window).f32(p.Softcap)
+	if b.attTiled(n, p) {
+		b.args.i32(n)
+		grid := cuda.Dim3{X: uint32((n + atQT - 1) / atQT), Y: uint32(p.NHead)}
+		return b.launch(b.k.attentionTile, grid, cuda.Dim3{X: atWarps * 32}, atSmem(p.HeadDim, p.HeadDimV))
+	}
 	// Decode has few (row, head) blocks, each walking its context in one
 	// dependent chain of loads per warp: give them more warps, up to 16,
 	// until the grid holds about 16 warps per multiprocessor.

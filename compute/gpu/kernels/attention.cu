@@ -101,3 +101,188 @@ extern "C" __global__ void kvwrite_f32(float* __restrict__ K, float* __restrict_
     for (int c = threadIdx.x; c < kc; c += blockDim.x) K[s * kc + c] = k[(i64)r * kc + c];
     for (int c = threadIdx.x; c < vc; c += blockDim.x) V[s * vc + c] = v[(i64)r * vc + c];
 }
+
+// attention_tile_f32: the same attention for prompts (many query rows), one
+// block of AT_WARPS warps per (tile of AT_QT consecutive query rows, head),
+// so each K/V row is read once per tile instead of once per query row. The
+// tile's queries sit in shared memory; keys stream through it AT_KT at a
+// time (through the block table), lane j scoring key j against each of the
+// warp's AT_RPW rows; online softmax per row (running max per tile, per-lane
+// partial sums reduced at the end); then p·V with p broadcast from shared
+// memory. The rows of one sequence are consecutive, so a tile holds a few
+// runs of rows of the same sequence (segments), processed one after another.
+// CUDA warps only (AT_KT == 32 lanes); hd and hdv multiples of 4, at most
+// AT_MAXD. Dynamic shared memory (floats): AT_QT*(hd+4) + AT_KT*(hd+4) +
+// AT_KT*hdv + AT_WARPS*AT_RPW*AT_KT.
+#define AT_WARPS 4
+#define AT_RPW 8
+#define AT_QT (AT_WARPS * AT_RPW)
+#define AT_KT 32
+#define AT_MAXD 128
+#define AT_NC (AT_MAXD / 32)
+
+extern "C" __global__ void __launch_bounds__(AT_WARPS * 32)
+    attention_tile_f32(float* __restrict__ out, const float* __restrict__ q, const float* __restrict__ K,
+                       const float* __restrict__ V, const int* __restrict__ pos, const int* __restrict__ rowSeq,
+                       const int* __restrict__ seqInfo, const int* __restrict__ blocks, int nHead, int nKV, int hd,
+                       int hdv, int bs, float scale, int causal, int window, float softcap, int n) {
+#if WARP_SIZE == 32
+    extern __shared__ float smem[];
+    const int hdp = hd + 4;
+    float* sq = smem;                 // [AT_QT][hdp]
+    float* sk = sq + AT_QT * hdp;     // [AT_KT][hdp]
+    float* sv = sk + AT_KT * hdp;     // [AT_KT][hdv]
+    float* sp = sv + AT_KT * hdv;     // [AT_WARPS][AT_RPW][AT_KT]
+    const int i0 = blockIdx.x * AT_QT, h = blockIdx.y;
+    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    const int kvh = h / (nHead / nKV);
+    const i64 kStride = (i64)nKV * hd, vStride = (i64)nKV * hdv;
+    const int hd4 = hd >> 2, hdv4 = hdv >> 2;
+
+    for (int e = tid; e < AT_QT * hd4; e += blockDim.x) {
+        const int r = e / hd4, d = (e % hd4) * 4, i = i0 + r;
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (i < n) v = *(const float4*)(q + ((i64)i * nHead + h) * hd + d);
+        *(float4*)(sq + r * hdp + d) = v;
+    }
+
+    int r0 = 0;
+    while (r0 < AT_QT && i0 + r0 < n) {
+        const int s = rowSeq[i0 + r0];
+        int r1 = r0 + 1;
+        while (r1 < AT_QT && i0 + r1 < n && rowSeq[i0 + r1] == s) r1++;
+        if (s < 0) {
+            for (int e = tid; e < (r1 - r0) * hdv; e += blockDim.x) {
+                const int i = i0 + r0 + e / hdv;
+                out[((i64)i * nHead + h) * hdv + e % hdv] = 0.0f;
+            }
+            r0 = r1;
+            continue;
+        }
+        const int ctx = seqInfo[2 * s];
+        const int* bt = blocks + seqInfo[2 * s + 1];
+        // Key range of the segment, and of each of this warp's rows.
+        int klo = ctx, khi = -1;
+        for (int r = r0; r < r1; r++) {
+            const int qp = pos[i0 + r];
+            const int lo = window > 0 ? max(0, qp - window + 1) : 0;
+            const int hi = causal ? min(ctx - 1, qp) : ctx - 1;
+            klo = min(klo, lo);
+            khi = max(khi, hi);
+        }
+        int rlo[AT_RPW], rhi[AT_RPW];
+        float m[AT_RPW], l[AT_RPW], acc[AT_RPW][AT_NC];
+#pragma unroll
+        for (int rr = 0; rr < AT_RPW; rr++) {
+            const int r = warp * AT_RPW + rr;
+            rlo[rr] = 1;
+            rhi[rr] = 0;  // empty: rows outside the segment take no keys
+            if (r >= r0 && r < r1) {
+                const int qp = pos[i0 + r];
+                rlo[rr] = window > 0 ? max(0, qp - window + 1) : 0;
+                rhi[rr] = causal ? min(ctx - 1, qp) : ctx - 1;
+            }
+            m[rr] = -RF_INF;
+            l[rr] = 0.0f;
+#pragma unroll
+            for (int c = 0; c < AT_NC; c++) acc[rr][c] = 0.0f;
+        }
+        const bool warpActive = warp * AT_RPW < r1 && warp * AT_RPW + AT_RPW > r0;
+
+        for (int kt = klo; kt <= khi; kt += AT_KT) {
+            __syncthreads();  // the previous tile (and sq on the first pass) are done with
+            for (int e = tid; e < AT_KT * hd4; e += blockDim.x) {
+                const int j = e / hd4, d = (e % hd4) * 4, key = kt + j;
+                float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+                if (key <= khi) {
+                    const i64 slot = (i64)bt[key / bs] * bs + key % bs;
+                    v = *(const float4*)(K + slot * kStride + (i64)kvh * hd + d);
+                }
+                *(float4*)(sk + j * hdp + d) = v;
+            }
+            for (int e = tid; e < AT_KT * hdv4; e += blockDim.x) {
+                const int j = e / hdv4, d = (e % hdv4) * 4, key = kt + j;
+                float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+                if (key <= khi) {
+                    const i64 slot = (i64)bt[key / bs] * bs + key % bs;
+                    v = *(const float4*)(V + slot * vStride + (i64)kvh * hdv + d);
+                }
+                *(float4*)(sv + j * hdv + d) = v;
+            }
+            __syncthreads();
+            if (!warpActive) continue;
+
+            // Scores: lane = key kt + lane, against each of the warp's rows.
+            float dot[AT_RPW];
+#pragma unroll
+            for (int rr = 0; rr < AT_RPW; rr++) dot[rr] = 0.0f;
+            const float* kr = sk + lane * hdp;
+            const float* qw = sq + warp * AT_RPW * hdp;
+            for (int d = 0; d < hd; d += 4) {
+                const float4 kv = *(const float4*)(kr + d);
+#pragma unroll
+                for (int rr = 0; rr < AT_RPW; rr++) {
+                    const float4 qv = *(const float4*)(qw + rr * hdp + d);
+                    dot[rr] += qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w;
+                }
+            }
+            const int key = kt + lane;
+            float* pw = sp + warp * AT_RPW * AT_KT;
+#pragma unroll
+            for (int rr = 0; rr < AT_RPW; rr++) {
+                const bool ok = key >= rlo[rr] && key <= rhi[rr];
+                float sc = scale * dot[rr];
+                if (softcap > 0.0f) sc = softcap * tanhf(sc / softcap);
+                sc = ok ? sc : -RF_INF;
+                const float mn = fmaxf(m[rr], warp_max(sc));
+                float p = 0.0f, corr = 1.0f;
+                if (mn != -RF_INF) {
+                    corr = expf(m[rr] - mn);  // 0 while m is still -inf
+                    p = ok ? expf(sc - mn) : 0.0f;
+                }
+                l[rr] = l[rr] * corr + p;
+#pragma unroll
+                for (int c = 0; c < AT_NC; c++) acc[rr][c] *= corr;
+                m[rr] = mn;
+                pw[rr * AT_KT + lane] = p;
+            }
+            __syncwarp();
+            // p·V: lane owns dims lane + 32c.
+            for (int j = 0; j < AT_KT; j += 4) {
+                float v[4][AT_NC];
+#pragma unroll
+                for (int jj = 0; jj < 4; jj++)
+#pragma unroll
+                    for (int c = 0; c < AT_NC; c++) {
+                        const int d = lane + 32 * c;
+                        v[jj][c] = d < hdv ? sv[(j + jj) * hdv + d] : 0.0f;
+                    }
+#pragma unroll
+                for (int rr = 0; rr < AT_RPW; rr++) {
+                    const float4 p4 = *(const float4*)(pw + rr * AT_KT + j);
+#pragma unroll
+                    for (int c = 0; c < AT_NC; c++)
+                        acc[rr][c] += p4.x * v[0][c] + p4.y * v[1][c] + p4.z * v[2][c] + p4.w * v[3][c];
+                }
+            }
+            __syncwarp();
+        }
+        if (warpActive) {
+#pragma unroll
+            for (int rr = 0; rr < AT_RPW; rr++) {
+                const int r = warp * AT_RPW + rr;
+                const float L = warp_sum(l[rr]);
+                if (r < r0 || r >= r1) continue;
+                float* oh = out + ((i64)(i0 + r) * nHead + h) * hdv;
+                const bool none = m[rr] == -RF_INF;  // every key masked: zeros, as attention_f32
+#pragma unroll
+                for (int c = 0; c < AT_NC; c++) {
+                    const int d = lane + 32 * c;
+                    if (d < hdv) oh[d] = none ? 0.0f : acc[rr][c] / L;
+                }
+            }
+        }
+        r0 = r1;
+    }
+#endif
+}
