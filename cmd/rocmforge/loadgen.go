@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"slices"
@@ -30,6 +31,7 @@ type loadgenReport struct {
 	MaxTokens    int              `json:"max_tokens"`
 	Stream       bool             `json:"stream"`
 	IgnoreEOS    bool             `json:"ignore_eos"`
+	Seed         uint64           `json:"seed"`
 	Results      []loadgen.Result `json:"results"`
 }
 
@@ -49,7 +51,7 @@ func runLoadgen(args []string, stdout, stderr io.Writer) error {
 	stream := fs.Bool("stream", true, "stream the responses (needed for TTFT and inter-token latency)")
 	noIgnoreEOS := fs.Bool("no-ignore-eos", false, "let requests stop at end-of-generation tokens (default: ignore_eos)")
 	timeout := fs.Duration("timeout", loadgen.DefaultRequestTimeout, "give up on a request after this `long`")
-	seed := fs.Uint64("seed", 1, "`seed` of the prompt texts")
+	seed := fs.Uint64("seed", 0, "`seed` of the prompt texts (0: a random one, printed; the same seed repeats the prompts, which then hit the prefix cache)")
 	modelName := fs.String("model", "", "model field of the requests (default the server's first model)")
 	jsonOut := fs.Bool("json", false, "print JSON instead of a table")
 	fs.Usage = func() {
@@ -75,6 +77,11 @@ func runLoadgen(args []string, stdout, stderr io.Writer) error {
 	if *duration < 0 {
 		return fmt.Errorf("--duration %v: want >= 0", *duration)
 	}
+	if *seed == 0 {
+		// A fresh seed per run: a second run against the same server would
+		// otherwise find its first prompts in the prefix cache.
+		*seed = rand.Uint64() | 1
+	}
 	if *perClient == 0 && *duration == 0 {
 		*perClient = 4
 	}
@@ -89,21 +96,18 @@ func runLoadgen(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	m := g.Model()
-	if !*jsonOut {
-		fmt.Fprintf(stderr, "loadgen: %s model %s (context %d), prompts %d tokens (%d shared), max_tokens %d, stream %v, ignore_eos %v\n",
-			*url, m.ID, m.ContextLength, *promptTokens, *shared, *maxTokens, *stream, !*noIgnoreEOS)
-	}
+	// Progress goes to stderr in both modes: a level can take minutes.
+	fmt.Fprintf(stderr, "loadgen: %s model %s (context %d), prompts %d tokens (%d shared), max_tokens %d, stream %v, ignore_eos %v, seed %d\n",
+		*url, m.ID, m.ContextLength, *promptTokens, *shared, *maxTokens, *stream, !*noIgnoreEOS, *seed)
 	rep := loadgenReport{URL: *url, Model: m.ID, ContextLen: m.ContextLength, PromptTokens: *promptTokens,
-		SharedPrefix: *shared, MaxTokens: *maxTokens, Stream: *stream, IgnoreEOS: !*noIgnoreEOS}
+		SharedPrefix: *shared, MaxTokens: *maxTokens, Stream: *stream, IgnoreEOS: !*noIgnoreEOS, Seed: *seed}
 	for _, c := range counts {
 		start := time.Now()
 		r, err := g.Run(ctx, loadgen.Level{Concurrency: c, RequestsPerClient: *perClient, Duration: *duration})
 		if err != nil {
 			return err
 		}
-		if !*jsonOut {
-			fmt.Fprintf(stderr, "loadgen: %d clients: %d requests, %d errors in %v\n", c, r.Requests, r.Errors, time.Since(start).Round(time.Millisecond))
-		}
+		fmt.Fprintf(stderr, "loadgen: %d clients: %d requests, %d errors in %v\n", c, r.Requests, r.Errors, time.Since(start).Round(time.Millisecond))
 		rep.Results = append(rep.Results, r)
 	}
 	if *jsonOut {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -72,13 +73,13 @@ func TestLoadgenCommand(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("loadgen --json output: %v\n%s", err, stdout.String())
 	}
-	if rep.Model != "stories260K" || len(rep.Results) != 2 {
-		t.Fatalf("report %+v: want stories260K and 2 levels", rep)
+	if rep.Model != "stories260K" || len(rep.Results) != 2 || rep.Seed == 0 {
+		t.Fatalf("report %+v: want stories260K, 2 levels and the random seed", rep)
 	}
 	for i, c := range []int{1, 3} {
 		r := rep.Results[i]
-		if r.Concurrency != c || r.Requests != 2*c || r.Errors != 0 || r.CompletionTokens != 12*c || r.GenTokensPerSec <= 0 {
-			t.Errorf("level %d: %+v: want %d clients, %d requests, no errors, %d tokens, positive throughput", i, r, c, 2*c, 12*c)
+		if r.Concurrency != c || r.Requests != 2*c || r.Errors != 0 || r.CompletionTokens != 12*c || r.GenTokensPerSec <= 0 || r.CachedTokens != 0 {
+			t.Errorf("level %d: %+v: want %d clients, %d requests, no errors, %d tokens, positive throughput, no cached tokens", i, r, c, 2*c, 12*c)
 		}
 	}
 
@@ -90,6 +91,20 @@ func TestLoadgenCommand(t *testing.T) {
 	}
 	if out := stdout.String(); !strings.Contains(out, "gen tok/s") || strings.Count(out, "\n") != 2 {
 		t.Errorf("table output:\n%s", out)
+	}
+	// The first run's seed again: the same prompts, found in the prefix
+	// cache (a 20-token prompt has one full 16-token block to reuse).
+	stdout.Reset()
+	if err := runLoadgen([]string{"--url", "http://" + base, "--api-key", "lg", "-c", "1", "--requests-per-client", "2",
+		"--prompt-tokens", "20", "--max-tokens", "6", "--seed", strconv.FormatUint(rep.Seed, 10), "--json"}, &stdout, &stderr); err != nil {
+		t.Fatalf("loadgen: %v\n%s", err, stderr.String())
+	}
+	var again loadgenReport
+	if err := json.Unmarshal(stdout.Bytes(), &again); err != nil || len(again.Results) != 1 {
+		t.Fatalf("loadgen --json output: %v\n%s", err, stdout.String())
+	}
+	if got := again.Results[0].CachedTokens; again.Seed != rep.Seed || got != 2*16 {
+		t.Errorf("rerun with seed %d: seed %d, %d cached prompt tokens: want the seed and 32", rep.Seed, again.Seed, got)
 	}
 	err = runLoadgen([]string{"--url", "http://" + base, "--api-key", "lg", "--prompt-tokens", "100", "--max-tokens", "100"}, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "context of 128") {
