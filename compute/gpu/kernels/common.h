@@ -65,6 +65,11 @@ typedef long long i64;
 #ifdef RF_HIP
 #define SHFL_XOR(v, m) __shfl_xor((v), (m), WARP_SIZE)
 #define SHFL_IDX(v, src) __shfl((v), (src), WARP_SIZE)
+// Older HIP releases lack __syncwarp: a wavefront executes in lockstep, so
+// a wave barrier (which also orders its LDS accesses) stands in for it.
+#if !defined(__syncwarp)
+#define __syncwarp() __builtin_amdgcn_wave_barrier()
+#endif
 #else
 #define SHFL_XOR(v, m) __shfl_xor_sync(0xffffffffu, (v), (m), WARP_SIZE)
 #define SHFL_IDX(v, src) __shfl_sync(0xffffffffu, (v), (src), WARP_SIZE)
