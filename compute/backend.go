@@ -155,6 +155,17 @@ type Backend interface {
 	// q [n, NHead*HeadDim]; out [n, NHead*HeadDimV]; pos[i] is the absolute position of query row i.
 }
 
+// Argmaxer is an optional Backend capability for greedy sampling: the
+// index of the largest element of each row of an F32 tensor, computed where
+// the tensor lives, so that a device backend copies n ints to the host
+// instead of n whole logit rows.
+type Argmaxer interface {
+	// ArgmaxRows sets dst[i] to the lowest index j at which row i of x
+	// [n, m] holds its largest value. NaN and -Inf elements are never
+	// chosen; a row with nothing else gives -1. len(dst) must be n.
+	ArgmaxRows(x *Tensor, dst []int32) error
+}
+
 // Reshape returns a tensor that shares t's storage under another shape with
 // the same number of elements (a view, e.g. [n, heads*hd] as [n*heads, hd]).
 func Reshape(t *Tensor, shape ...int) (*Tensor, error) {

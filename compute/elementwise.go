@@ -202,3 +202,46 @@ func SoftmaxRow(x []float32) {
 		x[i] = float32(math.Exp(float64(v)-m) / sum)
 	}
 }
+
+// ArgmaxRows implements Argmaxer.
+func (r *Reference) ArgmaxRows(x *Tensor, dst []int32) error {
+	if err := CheckArgmaxRows(x, dst); err != nil {
+		return err
+	}
+	cols := x.Cols()
+	for i := range dst {
+		dst[i] = ArgmaxRow(x.F32[i*cols : (i+1)*cols])
+	}
+	return nil
+}
+
+// CheckArgmaxRows validates ArgmaxRows's arguments: x a 2-D F32 tensor with
+// one dst element per row.
+func CheckArgmaxRows(x *Tensor, dst []int32) error {
+	if err := checkF32("argmax", "x", x); err != nil {
+		return err
+	}
+	if len(x.Shape) != 2 {
+		return fmt.Errorf("argmax: x %s must be 2-D [n, m]", desc(x))
+	}
+	if len(dst) != x.Shape[0] {
+		return fmt.Errorf("argmax: x %s has %d rows but dst holds %d", desc(x), x.Shape[0], len(dst))
+	}
+	return nil
+}
+
+// ArgmaxRow is the reference of one row of ArgmaxRows: the lowest index of
+// the largest value, skipping NaN and -Inf; -1 when nothing else is there.
+func ArgmaxRow(row []float32) int32 {
+	best := int32(-1)
+	var bestV float32
+	for j, v := range row {
+		if v != v || math.IsInf(float64(v), -1) {
+			continue
+		}
+		if best < 0 || v > bestV {
+			best, bestV = int32(j), v
+		}
+	}
+	return best
+}

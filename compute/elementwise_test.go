@@ -200,3 +200,37 @@ func TestElementwiseErrors(t *testing.T) {
 	wantErr(t, r.Softmax(q), "must be F32")
 	wantErr(t, r.GELU(q), "must be F32")
 }
+
+func TestArgmaxRows(t *testing.T) {
+	r := NewReference()
+	inf := float32(math.Inf(1))
+	nan := float32(math.NaN())
+	rows := [][]float32{
+		{1, 3, 2, 3},                // tie: the lower index
+		{-inf, -inf, -inf, -inf},    // nothing finite
+		{nan, -2, nan, -1},          // NaN skipped
+		{nan, nan, nan, nan},        // only NaN
+		{-inf, -5, inf, 7},          // +Inf wins
+		{-3.5, -3.5, -3.5, -3.4999}, // last one is larger
+	}
+	want := []int32{1, -1, 3, -1, 2, 3}
+	x, err := r.NewTensor("x", ggml.F32, len(rows), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, row := range rows {
+		copy(x.F32[i*4:], row)
+	}
+	got := make([]int32, len(rows))
+	if err := r.ArgmaxRows(x, got); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("row %d %v: argmax %d, want %d", i, rows[i], got[i], want[i])
+		}
+	}
+	if err := r.ArgmaxRows(x, make([]int32, 5)); err == nil {
+		t.Error("argmax with 5 dst slots for 6 rows: no error")
+	}
+}
