@@ -48,8 +48,8 @@ type gpuProbe struct {
 // tests can stand in for the GPU.
 type backendOpener struct {
 	getenv  func(string) string
-	probe   func(ctx context.Context) (gpu.Info, error) // in a child process
-	openGPU func() (compute.Backend, error)
+	probe   func(ctx context.Context, v gpu.Vendor) (gpu.Info, error) // in a child process
+	openGPU func(v gpu.Vendor) (compute.Backend, error)
 	log     *slog.Logger
 }
 
@@ -57,10 +57,15 @@ type backendOpener struct {
 // default logger (stderr).
 func defaultOpener() *backendOpener {
 	return &backendOpener{
-		getenv:  os.Getenv,
-		probe:   probeGPUChild,
-		openGPU: func() (compute.Backend, error) { return gpu.New() },
-		log:     slog.Default(),
+		getenv: os.Getenv,
+		probe:  probeGPUChild,
+		openGPU: func(v gpu.Vendor) (compute.Backend, error) {
+			if v == gpu.HIP {
+				return gpu.NewHIP()
+			}
+			return gpu.New()
+		},
+		log: slog.Default(),
 	}
 }
 
@@ -72,8 +77,9 @@ func openBackend(name string, threads int) (compute.Backend, error) {
 }
 
 // open implements openBackend. auto takes ROCMFORGE_BACKEND when it is set,
-// else the GPU when the probe finds a working one, else the CPU, saying why
-// in one log line. cuda is the GPU or an error.
+// else an NVIDIA GPU when the probe finds a working one, else an AMD one,
+// else the CPU, saying why in one log line. cuda and hip are that GPU or an
+// error.
 func (o *backendOpener) open(name string, threads int) (compute.Backend, error) {
 	if threads < 0 {
 		return nil, fmt.Errorf("--threads %d: want >= 0 (0 = one per CPU)", threads)
@@ -88,14 +94,18 @@ func (o *backendOpener) open(name string, threads int) (compute.Backend, error) 
 	}
 	switch name {
 	case "auto":
-		be, err := o.openCUDA()
+		be, err := o.openGPUVendor(gpu.CUDA)
 		if err == nil {
 			return be, nil
 		}
-		o.log.Info("no usable GPU, using the CPU backend", "reason", err.Error())
+		be, herr := o.openGPUVendor(gpu.HIP)
+		if herr == nil {
+			return be, nil
+		}
+		o.log.Info("no usable GPU, using the CPU backend", "reason", err.Error(), "hip", herr.Error())
 		return newCPU(threads), nil
 	case "cuda", "gpu":
-		be, err := o.openCUDA()
+		be, err := o.openGPUVendor(gpu.CUDA)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", from, name, err)
 		}
@@ -105,7 +115,11 @@ func (o *backendOpener) open(name string, threads int) (compute.Backend, error) 
 	case "ref", "reference":
 		return compute.NewReference(), nil
 	case "hip", "rocm":
-		return nil, fmt.Errorf("%s %s: the HIP backend is not available in this build: compute/gpu/hip binds the HIP runtime but no compute backend is wired to it yet; use cuda, cpu or ref", from, name)
+		be, err := o.openGPUVendor(gpu.HIP)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", from, name, err)
+		}
+		return be, nil
 	default:
 		return nil, fmt.Errorf("%s %q: want auto, cuda, cpu, ref or hip", from, name)
 	}
@@ -118,29 +132,29 @@ func newCPU(threads int) compute.Backend {
 	return cpu.New(threads)
 }
 
-// openCUDA probes the GPU out of process, then opens it here.
-func (o *backendOpener) openCUDA() (compute.Backend, error) {
+// openGPUVendor probes the vendor's GPU out of process, then opens it here.
+func (o *backendOpener) openGPUVendor(v gpu.Vendor) (compute.Backend, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
-	info, err := o.probe(ctx)
+	info, err := o.probe(ctx, v)
 	if err != nil {
 		return nil, err
 	}
-	be, err := o.openGPU()
+	be, err := o.openGPU(v)
 	if err != nil {
 		return nil, fmt.Errorf("the probe found %s (%s) but opening it failed: %w", info.Device, info.Arch, err)
 	}
 	return be, nil
 }
 
-// probeGPUChild runs `<this binary> __probe-gpu` and reads its answer, so
-// that a driver that crashes or hangs takes down only the child.
-func probeGPUChild(ctx context.Context) (gpu.Info, error) {
+// probeGPUChild runs `<this binary> __probe-gpu cuda|hip` and reads its
+// answer, so that a driver that crashes or hangs takes down only the child.
+func probeGPUChild(ctx context.Context, v gpu.Vendor) (gpu.Info, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return gpu.Info{}, fmt.Errorf("GPU probe: cannot find this program to run it: %w", err)
 	}
-	return runProbe(ctx, exe, probeCommand)
+	return runProbe(ctx, exe, probeCommand, v.String())
 }
 
 // runProbe runs a probe command and decodes the gpuProbe JSON line it
@@ -183,11 +197,20 @@ func truncate(s string, n int) string {
 }
 
 // runProbeCommand is the hidden __probe-gpu subcommand: one JSON line with
-// the device or the reason there is none. It exits 0 either way; only a
-// crash exits otherwise.
-func runProbeCommand(stdout io.Writer) int {
+// the device of the vendor named in args (cuda when none) or the reason
+// there is none. It exits 0 either way; only a crash exits otherwise.
+func runProbeCommand(stdout io.Writer, args []string) int {
 	var p gpuProbe
-	info, err := gpu.Probe()
+	var info gpu.Info
+	var err error
+	switch {
+	case len(args) == 0 || args[0] == "cuda":
+		info, err = gpu.Probe()
+	case args[0] == "hip":
+		info, err = gpu.ProbeVendor(gpu.HIP)
+	default:
+		err = fmt.Errorf("GPU probe: unknown vendor %q, want cuda or hip", args[0])
+	}
 	if err != nil {
 		p.Error = err.Error()
 	} else {

@@ -20,7 +20,7 @@ import (
 // as the rocmforge binary does.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == probeCommand {
-		os.Exit(runProbeCommand(os.Stdout))
+		os.Exit(runProbeCommand(os.Stdout, os.Args[2:]))
 	}
 	os.Exit(m.Run())
 }
@@ -82,19 +82,43 @@ func TestCUDAWithoutGPU(t *testing.T) {
 }
 
 // fakeGPU is a reference backend standing in for an opened GPU.
-type fakeGPU struct{ compute.Backend }
+type fakeGPU struct {
+	compute.Backend
+	v gpu.Vendor
+}
 
-func (fakeGPU) Name() string { return "fake-gpu" }
+func (f fakeGPU) Name() string {
+	if f.v == gpu.HIP {
+		return "fake-hip"
+	}
+	return "fake-gpu"
+}
 
 func TestOpenBackendChoices(t *testing.T) {
-	probeOK := func(context.Context) (gpu.Info, error) { return gpu.Info{Device: "Fake H100", Arch: "sm_90"}, nil }
-	probeNone := func(context.Context) (gpu.Info, error) { return gpu.Info{}, errors.New("cuda: libcuda.so.1 not found") }
-	openOK := func() (compute.Backend, error) { return fakeGPU{compute.NewReference()}, nil }
-	openFail := func() (compute.Backend, error) { return nil, errors.New("NVRTC compile failed") }
+	probeOK := func(_ context.Context, v gpu.Vendor) (gpu.Info, error) {
+		if v == gpu.HIP {
+			return gpu.Info{}, errors.New("hip: libamdhip64.so not found")
+		}
+		return gpu.Info{Device: "Fake H100", Arch: "sm_90"}, nil
+	}
+	probeNone := func(_ context.Context, v gpu.Vendor) (gpu.Info, error) {
+		if v == gpu.HIP {
+			return gpu.Info{}, errors.New("hip: libamdhip64.so not found")
+		}
+		return gpu.Info{}, errors.New("cuda: libcuda.so.1 not found")
+	}
+	probeAMD := func(_ context.Context, v gpu.Vendor) (gpu.Info, error) {
+		if v == gpu.HIP {
+			return gpu.Info{Device: "Fake MI250X", Arch: "gfx90a"}, nil
+		}
+		return gpu.Info{}, errors.New("cuda: libcuda.so.1 not found")
+	}
+	openOK := func(v gpu.Vendor) (compute.Backend, error) { return fakeGPU{compute.NewReference(), v}, nil }
+	openFail := func(gpu.Vendor) (compute.Backend, error) { return nil, errors.New("NVRTC compile failed") }
 	for _, tc := range []struct {
 		name, flag, env string
-		probe           func(context.Context) (gpu.Info, error)
-		open            func() (compute.Backend, error)
+		probe           func(context.Context, gpu.Vendor) (gpu.Info, error)
+		open            func(gpu.Vendor) (compute.Backend, error)
 		want            string // backend name prefix, or "" for an error
 		errHas, logHas  string
 	}{
@@ -110,7 +134,10 @@ func TestOpenBackendChoices(t *testing.T) {
 		{"env picks cuda", "auto", "cuda", probeNone, openOK, "", "ROCMFORGE_BACKEND cuda: cuda: libcuda.so.1", ""},
 		{"flag beats env", "cpu", "cuda", probeNone, openOK, "cpu", "", ""},
 		{"bad env", "auto", "tpu", probeOK, openOK, "", `ROCMFORGE_BACKEND "tpu": want auto, cuda, cpu, ref or hip`, ""},
-		{"hip", "hip", "", probeOK, openOK, "", "--backend hip: the HIP backend is not available in this build", ""},
+		{"hip without AMD GPU", "hip", "", probeOK, openOK, "", "--backend hip: hip: libamdhip64.so not found", ""},
+		{"hip", "hip", "", probeAMD, openOK, "fake-hip", "", ""},
+		{"auto finds AMD", "auto", "", probeAMD, openOK, "fake-hip", "", ""},
+		{"auto without either", "", "", probeNone, openOK, "cpu", "", "libamdhip64.so not found"},
 		{"unknown", "tpu", "", probeOK, openOK, "", `--backend "tpu"`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

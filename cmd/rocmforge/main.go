@@ -48,7 +48,7 @@ func main() {
 func mainErr(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == probeCommand {
 		// Hidden: the GPU probe child of openBackend (backend.go).
-		return runProbeCommand(stdout)
+		return runProbeCommand(stdout, args[1:])
 	}
 	cmds := commands()
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-
-	"github.com/rocmforge/rocmforge/compute/gpu/cuda"
 )
 
 // The kernels are CUDA C, compiled at start by NVRTC for the device's
@@ -76,12 +74,11 @@ func kernelCacheDir() string {
 // cacheDir (keyed by sha256 of the source, the headers, the options and the
 // NVRTC version). An empty cacheDir disables the cache. A compile error
 // carries NVRTC's log with file and line.
-func compileAll(nv *cuda.NVRTC, arch string, warp int, lineInfo bool, cacheDir string) (map[string][]byte, error) {
+func compileAll(nv rtcAPI, arch string, opts []string, cacheDir string) (map[string][]byte, error) {
 	programs, headers, err := kernelSources()
 	if err != nil {
 		return nil, fmt.Errorf("gpu: reading embedded kernels: %w", err)
 	}
-	opts := compileOptions(arch, warp, lineInfo)
 	names := make([]string, 0, len(programs))
 	for n := range programs {
 		names = append(names, n)

@@ -17,7 +17,7 @@ func TestKernelsCompile(t *testing.T) {
 		t.Skipf("no NVRTC, kernels not compiled: %v", err)
 	}
 	t.Logf("NVRTC %s from %s", nv.Version(), nv.Path())
-	images, err := compileAll(nv, "sm_90", 32, false, "")
+	images, err := compileAll(nv, "sm_90", compileOptions("sm_90", 32, false), "")
 	if err != nil {
 		t.Fatal(err)
 	}

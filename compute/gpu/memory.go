@@ -343,7 +343,7 @@ type stager struct {
 	ptrs    [8]cuda.DevicePtr // device addresses of the last put's arrays
 }
 
-func (s *stager) init(drv *cuda.Driver, half int) error {
+func (s *stager) init(drv driverAPI, half int) error {
 	var err error
 	if s.host, err = drv.MemAllocHost(2 * half); err != nil {
 		return err
@@ -360,7 +360,7 @@ func (s *stager) init(drv *cuda.Driver, half int) error {
 	return nil
 }
 
-func (s *stager) free(drv *cuda.Driver) {
+func (s *stager) free(drv driverAPI) {
 	if s.host != 0 {
 		drv.MemFreeHost(s.host)
 	}

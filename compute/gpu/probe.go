@@ -21,13 +21,26 @@ type Info struct {
 // installation tends to fail. It compiles nothing. Callers that must
 // survive a driver that crashes the process run it in a child process.
 func Probe() (Info, error) {
-	var info Info
 	if err := Available(); err != nil {
-		return info, err
+		return Info{}, err
 	}
-	drv, err := cuda.LoadDriver()
+	return ProbeVendor(CUDA)
+}
+
+// ProbeVendor is Probe for either vendor: it loads the runtime and the
+// run-time compiler, then reads device 0's name, architecture and memory.
+func ProbeVendor(v Vendor) (Info, error) {
+	var info Info
+	drv, _, err := v.load()
 	if err != nil {
 		return info, err
+	}
+	n, err := drv.DeviceCount()
+	if err != nil {
+		return info, err
+	}
+	if n == 0 {
+		return info, fmt.Errorf("%s: runtime %s: %w", v, drv.Path(), v.errNoDevice())
 	}
 	if info.Driver, err = drv.Version(); err != nil {
 		return info, err
@@ -47,7 +60,9 @@ func Probe() (Info, error) {
 	if err != nil {
 		return info, err
 	}
-	info.Arch = fmt.Sprintf("sm_%d%d", major, minor)
+	if info.Arch, err = v.arch(drv, dev, major, minor); err != nil {
+		return info, err
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	ctx, err := drv.PrimaryCtxRetain(dev)
