@@ -1,23 +1,91 @@
 package compute
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/rocmforge/rocmforge/ggml"
 )
 
 // KVWrite implements Backend: row i of k and v goes to row slots[i] of
-// pool.K and pool.V.
+// pool.K and pool.V, converted to the pool's type (see EncodeKVRow).
 func (r *Reference) KVWrite(pool KVPool, k, v *Tensor, slots []int32) error {
 	if err := CheckKVWrite(pool, k, v, slots); err != nil {
 		return err
 	}
 	kc, vc := k.Cols(), v.Cols()
 	for i, s := range slots {
-		copy(pool.K.F32[int(s)*kc:(int(s)+1)*kc], k.F32[i*kc:(i+1)*kc])
-		copy(pool.V.F32[int(s)*vc:(int(s)+1)*vc], v.F32[i*vc:(i+1)*vc])
+		writeKVRow(pool.K, int(s), k.F32[i*kc:(i+1)*kc])
+		writeKVRow(pool.V, int(s), v.F32[i*vc:(i+1)*vc])
 	}
 	return nil
+}
+
+// KVType reports whether t can be the element type of a KV pool: F32, F16
+// (halves the cache; llama.cpp's default) or Q8_0 (about 0.53× F16).
+func KVType(t ggml.Type) bool {
+	return t == ggml.F32 || t == ggml.F16 || t == ggml.Q8_0
+}
+
+// EncodeKVRow writes the F32 row src into dst in KV type t's GGML layout
+// (dst is exactly t.RowSize(len(src)) bytes): F16 rounds each element to
+// nearest even, Q8_0 is ggml's quantize_row_q8_0_ref (d = amax/127 stored
+// as F16, q = round(x/d) with ties away from zero), F32 is the bytes of src.
+// Every backend's KVWrite must produce these bytes.
+func EncodeKVRow(t ggml.Type, dst []byte, src []float32) error {
+	if !KVType(t) {
+		return fmt.Errorf("encode kv row: type %s is not a KV pool type (F32, F16 or Q8_0)", t)
+	}
+	return ggml.QuantizeInto(t, dst, src)
+}
+
+// writeKVRow stores src as row slot of a host pool tensor of a checked type.
+func writeKVRow(t *Tensor, slot int, src []float32) {
+	c := len(src)
+	switch t.Type {
+	case ggml.F32:
+		copy(t.F32[slot*c:(slot+1)*c], src)
+	case ggml.F16:
+		row := t.Raw[2*slot*c : 2*(slot+1)*c]
+		for i, x := range src {
+			binary.LittleEndian.PutUint16(row[2*i:], ggml.FP32ToFP16(x))
+		}
+	default: // Q8_0, checked
+		rb := c / 32 * 34
+		_ = EncodeKVRow(t.Type, t.Raw[slot*rb:(slot+1)*rb], src)
+	}
+}
+
+// KVRow sets dst to columns [col, col+len(dst)) of row slot of a host KV
+// pool tensor (F32, F16 or Q8_0, as CheckKVPool accepts), dequantized
+// exactly as ggml.Dequantize does (F16 and Q8_0 values are exact in
+// float32). The range may start and end inside a Q8_0 block.
+func KVRow(t *Tensor, slot, col int, dst []float32) {
+	c := t.Cols()
+	switch t.Type {
+	case ggml.F32:
+		copy(dst, t.F32[slot*c+col:])
+	case ggml.F16:
+		row := t.Raw[2*(slot*c+col):]
+		for i := range dst {
+			dst[i] = ggml.FP16ToFP32(binary.LittleEndian.Uint16(row[2*i:]))
+		}
+	case ggml.Q8_0:
+		row := t.Raw[slot*(c/32*34):]
+		for i := 0; i < len(dst); {
+			e := col + i
+			blk := row[e/32*34:]
+			d := ggml.FP16ToFP32(binary.LittleEndian.Uint16(blk))
+			for j := e % 32; j < 32 && i < len(dst); j++ {
+				dst[i] = float32(int8(blk[2+j])) * d
+				i++
+			}
+		}
+	default:
+		panic("compute: KVRow on a tensor CheckKVPool rejects: " + t.Type.String())
+	}
 }
 
 // CheckKVWrite validates the arguments of Backend.KVWrite: the pool is valid
@@ -60,14 +128,29 @@ func CheckKVWrite(pool KVPool, k, v *Tensor, slots []int32) error {
 }
 
 // CheckKVPool validates a paged pool: K [slots, kCols] and V [slots, vCols]
-// are 2-D F32 tensors with equal row counts, BlockSize > 0 and slots a
+// are 2-D tensors of one KV type (F32, F16 or Q8_0, see KVType; Q8_0 rows a
+// multiple of 32 wide) with equal row counts, BlockSize > 0 and slots a
 // multiple of it. op prefixes the error.
 func CheckKVPool(op string, pool KVPool) error {
-	if err := checkF32(op, "pool K", pool.K); err != nil {
-		return err
+	for _, x := range []struct {
+		role string
+		t    *Tensor
+	}{{"pool K", pool.K}, {"pool V", pool.V}} {
+		if x.t == nil {
+			return fmt.Errorf("%s: %s is nil", op, x.role)
+		}
+		if !KVType(x.t.Type) {
+			return fmt.Errorf("%s: %s %s: a KV pool holds F32, F16 or Q8_0", op, x.role, desc(x.t))
+		}
+		if x.t.Type == ggml.Q8_0 && x.t.Cols()%32 != 0 {
+			return fmt.Errorf("%s: %s %s: Q8_0 rows must be a multiple of 32 wide, not %d", op, x.role, desc(x.t), x.t.Cols())
+		}
+		if err := checkStorage(op, x.role, x.t); err != nil {
+			return err
+		}
 	}
-	if err := checkF32(op, "pool V", pool.V); err != nil {
-		return err
+	if pool.K.Type != pool.V.Type {
+		return fmt.Errorf("%s: pool K %s and V %s must have the same type", op, desc(pool.K), desc(pool.V))
 	}
 	if len(pool.K.Shape) != 2 || len(pool.V.Shape) != 2 || pool.K.Shape[0] != pool.V.Shape[0] {
 		return fmt.Errorf("%s: pool K %s and V %s must be 2-D with equal row counts", op, desc(pool.K), desc(pool.V))
@@ -85,8 +168,9 @@ func CheckKVPool(op string, pool KVPool) error {
 // positions j < CtxLen are Scale·q·k, then Softcap·tanh(score/Softcap) when
 // Softcap > 0, then masked (Causal hides j > pos[i]; Window > 0 hides
 // pos[i]-j >= Window), then softmax-normalised, and the output is Σ p_j v_j.
-// Keys and values are read through the block table. Memory is one score
-// buffer of the longest CtxLen; no mask matrix is built. A row whose every
+// Keys and values are read through the block table, dequantized exactly
+// from an F16 or Q8_0 pool (KVRow). Memory is one score buffer of the
+// longest CtxLen; no mask matrix is built. A row whose every
 // key is masked gets zeros, and so do query rows that no sequence covers.
 // Arithmetic is float64.
 func (r *Reference) Attention(out, q *Tensor, pool KVPool, pos []int32, seqs []SeqAttn, p AttnParams) error {
@@ -99,6 +183,7 @@ func (r *Reference) Attention(out, q *Tensor, pool KVPool, pos []int32, seqs []S
 		maxCtx = max(maxCtx, s.CtxLen)
 	}
 	scratch := make([]float64, maxCtx+p.HeadDimV)
+	row := make([]float32, max(p.HeadDim, p.HeadDimV))
 	group := p.NHead / p.NKVHead
 	qCols, oCols := q.Cols(), out.Cols()
 	for _, s := range seqs {
@@ -107,7 +192,7 @@ func (r *Reference) Attention(out, q *Tensor, pool KVPool, pos []int32, seqs []S
 				AttentionHead(
 					out.F32[i*oCols+h*p.HeadDimV:i*oCols+(h+1)*p.HeadDimV],
 					q.F32[i*qCols+h*p.HeadDim:i*qCols+(h+1)*p.HeadDim],
-					pool, s, int(pos[i]), h/group, p, scratch)
+					pool, s, int(pos[i]), h/group, p, scratch, row)
 			}
 		}
 	}
@@ -118,12 +203,22 @@ func (r *Reference) Attention(out, q *Tensor, pool KVPool, pos []int32, seqs []S
 // HeadDim) at position qPos attends over the first s.CtxLen positions of
 // sequence s in KV head kvHead of the pool, and the result goes to out (len
 // HeadDimV); a fully masked row gives zeros. scratch needs s.CtxLen+HeadDimV
-// float64s. Arguments must have passed CheckAttention. Rows and heads are
+// float64s, and row max(HeadDim, HeadDimV) float32s for an F16 or Q8_0 pool
+// (one dequantized K or V row; nil for F32). Arguments must have passed CheckAttention. Rows and heads are
 // independent, so a backend may run calls concurrently, each with its own
 // scratch.
-func AttentionHead(out, q []float32, pool KVPool, s SeqAttn, qPos, kvHead int, p AttnParams, scratch []float64) {
+func AttentionHead(out, q []float32, pool KVPool, s SeqAttn, qPos, kvHead int, p AttnParams, scratch []float64, row []float32) {
 	scores, acc := scratch[:s.CtxLen], scratch[s.CtxLen:s.CtxLen+p.HeadDimV]
-	kCols, vCols := pool.K.Cols(), pool.V.Cols()
+	// kvRow is the head's K or V row of slot: a view of an F32 pool, else
+	// dequantized into row.
+	kvRow := func(t *Tensor, slot, col, n int) []float32 {
+		if t.Type == ggml.F32 {
+			c := t.Cols()
+			return t.F32[slot*c+col : slot*c+col+n]
+		}
+		KVRow(t, slot, col, row[:n])
+		return row[:n]
+	}
 	bs := pool.BlockSize
 	m := math.Inf(-1)
 	for j := range s.CtxLen {
@@ -132,7 +227,7 @@ func AttentionHead(out, q []float32, pool KVPool, s SeqAttn, qPos, kvHead int, p
 			continue
 		}
 		slot := int(s.Blocks[j/bs])*bs + j%bs
-		k := pool.K.F32[slot*kCols+kvHead*p.HeadDim : slot*kCols+(kvHead+1)*p.HeadDim]
+		k := kvRow(pool.K, slot, kvHead*p.HeadDim, p.HeadDim)
 		sc := float64(p.Scale) * DotF64(q, k)
 		if p.Softcap > 0 {
 			sc = float64(p.Softcap) * math.Tanh(sc/float64(p.Softcap))
@@ -153,7 +248,7 @@ func AttentionHead(out, q []float32, pool KVPool, s SeqAttn, qPos, kvHead int, p
 		w := math.Exp(scores[j] - m)
 		sum += w
 		slot := int(s.Blocks[j/bs])*bs + j%bs
-		v := pool.V.F32[slot*vCols+kvHead*p.HeadDimV : slot*vCols+(kvHead+1)*p.HeadDimV]
+		v := kvRow(pool.V, slot, kvHead*p.HeadDimV, p.HeadDimV)
 		for d, x := range v {
 			acc[d] += w * float64(x)
 		}

@@ -116,6 +116,12 @@ func newAttnCase(rng *rand.Rand, p AttnParams, seqs [][2]int) *attnCase {
 // few spare blocks. It returns the pool and the per-sequence SeqAttn.
 func (c *attnCase) pool(t testing.TB, rng *rand.Rand, bs int) (KVPool, []SeqAttn) {
 	t.Helper()
+	return c.poolOf(t, rng, bs, ggml.F32)
+}
+
+// poolOf is pool with a pool of KV type typ.
+func (c *attnCase) poolOf(t testing.TB, rng *rand.Rand, bs int, typ ggml.Type) (KVPool, []SeqAttn) {
+	t.Helper()
 	need := 0
 	for _, sd := range c.data {
 		need += (len(sd.k) + bs - 1) / bs
@@ -123,11 +129,15 @@ func (c *attnCase) pool(t testing.TB, rng *rand.Rand, bs int) (KVPool, []SeqAttn
 	nBlocks := need + 3
 	order := rng.Perm(nBlocks)
 	r := NewReference()
-	pool := KVPool{
-		K:         f32("pool.k", make([]float32, nBlocks*bs*c.p.NKVHead*c.p.HeadDim), nBlocks*bs, c.p.NKVHead*c.p.HeadDim),
-		V:         f32("pool.v", make([]float32, nBlocks*bs*c.p.NKVHead*c.p.HeadDimV), nBlocks*bs, c.p.NKVHead*c.p.HeadDimV),
-		BlockSize: bs,
+	pk, err := r.NewTensor("pool.k", typ, nBlocks*bs, c.p.NKVHead*c.p.HeadDim)
+	if err != nil {
+		t.Fatal(err)
 	}
+	pv, err := r.NewTensor("pool.v", typ, nBlocks*bs, c.p.NKVHead*c.p.HeadDimV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := KVPool{K: pk, V: pv, BlockSize: bs}
 	var seqs []SeqAttn
 	next := 0
 	for _, sd := range c.data {
@@ -386,7 +396,9 @@ func TestAttentionErrors(t *testing.T) {
 		{"causal query beyond context", okOut(), c.q, pool, c.pos, with(func(s []SeqAttn) { s[0].CtxLen = 4 }), p, []string{"position 4 but CtxLen 4"}},
 		{"negative position", okOut(), c.q, pool, []int32{2, 3, 4, 0, -1}, seqs, p, []string{"negative position -1"}},
 		{"out is q", c.q, c.q, pool, c.pos, seqs, params(func(p *AttnParams) { p.HeadDimV = 8 }), []string{"share storage"}},
-		{"non-F32 pool", okOut(), c.q, KVPool{K: &Tensor{Name: "pk16", Type: ggml.F16, Shape: pool.K.Shape, Raw: make([]byte, 2*len(pool.K.F32))}, V: pool.V, BlockSize: 4}, c.pos, seqs, p, []string{"pk16", "must be F32"}},
+		{"mixed pool types", okOut(), c.q, KVPool{K: &Tensor{Name: "pk16", Type: ggml.F16, Shape: pool.K.Shape, Raw: make([]byte, 2*len(pool.K.F32))}, V: pool.V, BlockSize: 4}, c.pos, seqs, p, []string{"pk16 F16", "same type"}},
+		{"Q4_0 pool", okOut(), c.q, KVPool{K: &Tensor{Name: "pk4", Type: ggml.Q4_0, Shape: []int{pool.K.Shape[0], 32}, Raw: make([]byte, 18*pool.K.Shape[0])}, V: pool.V, BlockSize: 4}, c.pos, seqs, p, []string{"pk4 Q4_0", "F32, F16 or Q8_0"}},
+		{"Q8_0 pool of 16-wide rows", okOut(), c.q, KVPool{K: &Tensor{Name: "pk8", Type: ggml.Q8_0, Shape: []int{pool.K.Shape[0], 16}}, V: pool.V, BlockSize: 4}, c.pos, seqs, p, []string{"pk8 Q8_0", "multiple of 32 wide, not 16"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := r.Attention(tc.out, tc.q, tc.pool, tc.pos, tc.seqs, tc.p)
@@ -413,5 +425,146 @@ func BenchmarkAttention(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// dequantRows is what a pool of type typ holds for F32 rows: each row
+// encoded (EncodeKVRow) and decoded (ggml.Dequantize).
+func dequantRows(t testing.TB, typ ggml.Type, rows [][]float32) [][]float32 {
+	t.Helper()
+	out := make([][]float32, len(rows))
+	for i, r := range rows {
+		rb, err := typ.RowSize(int64(len(r)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc := make([]byte, rb)
+		if err := EncodeKVRow(typ, enc, r); err != nil {
+			t.Fatal(err)
+		}
+		out[i] = make([]float32, len(r))
+		if err := ggml.Dequantize(typ, enc, out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// maxAbs is the largest |x| over rows.
+func maxAbs(rows [][]float32) float64 {
+	var m float64
+	for _, r := range rows {
+		for _, x := range r {
+			m = max(m, math.Abs(float64(x)))
+		}
+	}
+	return m
+}
+
+func TestKVWriteTypes(t *testing.T) {
+	// KVWrite stores EncodeKVRow's bytes (F16 rounding, ggml's Q8_0
+	// quantizer) and KVRow reads back exactly ggml.Dequantize's values,
+	// whole rows and ranges that start and end inside a Q8_0 block.
+	rng := newRNG(t)
+	r := NewReference()
+	for _, typ := range []ggml.Type{ggml.F32, ggml.F16, ggml.Q8_0} {
+		const slotsN, kc, vc = 12, 96, 64
+		pk, _ := r.NewTensor("k", typ, slotsN, kc)
+		pv, _ := r.NewTensor("v", typ, slotsN, vc)
+		pool := KVPool{K: pk, V: pv, BlockSize: 4}
+		k := f32("knew", randVec(rng, 3*kc, 2), 3, kc)
+		v := f32("vnew", randVec(rng, 3*vc, 2), 3, vc)
+		k.F32[5], k.F32[40] = 0, 1e-9 // a zero and a value far below the block's scale
+		slots := []int32{9, 2, 11}
+		if err := r.KVWrite(pool, k, v, slots); err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range slots {
+			for _, x := range []struct {
+				pool, rows *Tensor
+			}{{pk, k}, {pv, v}} {
+				c := x.rows.Cols()
+				src := x.rows.F32[i*c : (i+1)*c]
+				want := dequantRows(t, typ, [][]float32{src})[0]
+				if typ != ggml.F32 {
+					rb, _ := typ.RowSize(int64(c))
+					enc := make([]byte, rb)
+					if err := EncodeKVRow(typ, enc, src); err != nil {
+						t.Fatal(err)
+					}
+					q, _ := ggml.Quantize(typ, src)
+					if got := x.pool.Raw[int(s)*int(rb) : (int(s)+1)*int(rb)]; string(got) != string(enc) || string(enc) != string(q) {
+						t.Fatalf("%s: slot %d bytes differ from ggml.Quantize", typ, s)
+					}
+				}
+				for _, rg := range [][2]int{{0, c}, {7, 41}, {32, 64}, {c - 3, c}} {
+					got := make([]float32, rg[1]-rg[0])
+					KVRow(x.pool, int(s), rg[0], got)
+					for j, g := range got {
+						if g != want[rg[0]+j] {
+							t.Fatalf("%s: slot %d col %d reads %v, want %v (ggml round trip of %v)", typ, s, rg[0]+j, g, want[rg[0]+j], src[rg[0]+j])
+						}
+					}
+				}
+			}
+		}
+	}
+	wantErr(t, EncodeKVRow(ggml.Q4_0, make([]byte, 18), make([]float32, 32)), "Q4_0", "not a KV pool type")
+}
+
+// kvTypeTol are the bounds of attention over an F16 or Q8_0 pool against
+// the same attention over the F32 rows that were written, |Δ| ≤ tol·max|v|:
+// the pool's rounding (F16: 2⁻¹¹ relative per element; Q8_0: half a step
+// of amax/127 per 32-element block) moves the scores and the V rows.
+var kvTypeTol = map[ggml.Type]float64{ggml.F32: attnTol, ggml.F16: 2e-3, ggml.Q8_0: 2e-2}
+
+func TestAttentionKVTypes(t *testing.T) {
+	// Over an F16 or Q8_0 pool, Attention is the textbook computation on the
+	// dequantized rows (attnTol: the pool is read exactly), and within
+	// kvTypeTol of the computation on the F32 rows that were written.
+	// Sequences start mid-block (cached tokens not a multiple of the block
+	// size) and head dims are not multiples of 32 (a head's Q8_0 row runs
+	// across block boundaries).
+	rng := newRNG(t)
+	seqs := [][2]int{{5, 11}, {3, 0}, {1, 30}}
+	for _, tc := range []struct {
+		name string
+		p    AttnParams
+	}{
+		{"GQA", AttnParams{NHead: 8, NKVHead: 2, HeadDim: 64, HeadDimV: 64, Causal: true}},
+		{"MHA heads across Q8_0 blocks", AttnParams{NHead: 4, NKVHead: 4, HeadDim: 40, HeadDimV: 24, Causal: true}},
+		{"MQA window softcap", AttnParams{NHead: 6, NKVHead: 1, HeadDim: 32, HeadDimV: 32, Causal: true, Window: 7, Softcap: 2}},
+		{"non-causal", AttnParams{NHead: 4, NKVHead: 2, HeadDim: 48, HeadDimV: 80}},
+	} {
+		for _, typ := range []ggml.Type{ggml.F16, ggml.Q8_0} {
+			t.Run(fmt.Sprintf("%s/%s", tc.name, typ), func(t *testing.T) {
+				p := tc.p
+				p.Scale = float32(1 / math.Sqrt(float64(p.HeadDim)))
+				c := newAttnCase(rng, p, seqs)
+				exact := c.want()
+				deq := *c
+				deq.data = nil
+				vmax := 0.0
+				for _, sd := range c.data {
+					sd.k, sd.v = dequantRows(t, typ, sd.k), dequantRows(t, typ, sd.v)
+					deq.data = append(deq.data, sd)
+					vmax = max(vmax, maxAbs(sd.v))
+				}
+				want := deq.want()
+				for _, bs := range []int{4, 16} {
+					pool, ss := c.poolOf(t, rng, bs, typ)
+					got := c.run(t, pool, ss)
+					checkClose(t, fmt.Sprintf("bs=%d vs dequantized rows", bs), got.F32, want, attnTol)
+					var worst float64
+					for i, w := range exact {
+						worst = max(worst, math.Abs(float64(got.F32[i])-w))
+					}
+					if worst > kvTypeTol[typ]*vmax {
+						t.Errorf("bs=%d: max |Δ| %.3g from attention over the F32 rows, above %g·max|v| = %.3g", bs, worst, kvTypeTol[typ], kvTypeTol[typ]*vmax)
+					}
+					t.Logf("bs=%d: max |Δ| from the F32 rows %.3g (%.2g·max|v|)", bs, worst, worst/vmax)
+				}
+			})
+		}
 	}
 }
