@@ -18,6 +18,13 @@ import (
 // from cache. Only the unmasked key range of each query is computed:
 // causal attention stops at the query's position and a sliding window
 // starts at position−Window+1.
+//
+// F16 and Q8_0 pools are read through dequantization: each item converts
+// its KV head's keys kvChunk positions at a time into a small float32
+// buffer (exact, as compute.KVRow) and runs the F32 arithmetic on it, every
+// query head of the group scoring against the converted chunk; values
+// likewise. The results are those of an F32 pool holding the dequantized
+// rows.
 func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []int32, seqs []compute.SeqAttn, p compute.AttnParams) error {
 	if err := compute.CheckAttention(out, q, pool, pos, seqs, p); err != nil {
 		return err
@@ -58,11 +65,32 @@ type attnMath struct {
 	axpyRows func(acc, v []float32, stride int, p []float32)
 	// swiglu sets dst[i] = silu(gate[i])·up[i].
 	swiglu func(dst, gate, up []float32)
+	// widenF16 sets dst[i] to the F16 value at src[2i:] (exact).
+	widenF16 func(dst []float32, src []byte)
+	// widenQ8_0 dequantizes len(dst)/32 whole Q8_0 blocks (ggml's q·d).
+	widenQ8_0 func(dst []float32, src []byte)
 }
 
 // goAttnMath is the pure-Go attention arithmetic.
 func goAttnMath() attnMath {
-	return attnMath{expSum: expSumGo, axpyRows: axpyRowsGo, swiglu: swigluGo}
+	return attnMath{expSum: expSumGo, axpyRows: axpyRowsGo, swiglu: swigluGo, widenF16: widenF16Go, widenQ8_0: widenQ8_0Go}
+}
+
+func widenQ8_0Go(dst []float32, src []byte) {
+	for b := range len(dst) / 32 {
+		blk := src[b*34 : b*34+34]
+		d := ggml.FP16ToFP32(uint16(blk[0]) | uint16(blk[1])<<8)
+		db := dst[b*32 : b*32+32]
+		for i, q := range blk[2:34] {
+			db[i] = float32(int8(q)) * d
+		}
+	}
+}
+
+func widenF16Go(dst []float32, src []byte) {
+	for i := range dst {
+		dst[i] = ggml.FP16ToFP32(uint16(src[2*i]) | uint16(src[2*i+1])<<8)
+	}
 }
 
 // swigluGo is silu(gate)·up in float32 arithmetic (exp in float64).
@@ -108,6 +136,10 @@ type attnJob struct {
 }
 
 func (j *attnJob) do(lo, hi int) {
+	if j.pool.K.Type != ggml.F32 {
+		j.doConverted(lo, hi)
+		return
+	}
 	p := j.p
 	group := p.NHead / p.NKVHead
 	bufp, _ := j.scratch.Get().(*[]float32)
@@ -180,4 +212,108 @@ func forBlocks(s compute.SeqAttn, bs, start, end int, f func(j0, slot, cnt int))
 		f(j, int(s.Blocks[j/bs])*bs+off, cnt)
 		j += cnt
 	}
+}
+
+// kvChunk is how many key positions an F16/Q8_0 item converts at a time:
+// 64 rows of a 128-wide head are 32 KiB of float32, about L1.
+const kvChunk = 64
+
+// doConverted is do for F16 and Q8_0 pools: per item, every query head of
+// the KV head scores against chunks of converted keys (scores of head t at
+// sc[t·n:]), then softmax per head, then the converted values are summed.
+func (j *attnJob) doConverted(lo, hi int) {
+	p := j.p
+	group := p.NHead / p.NKVHead
+	w := max(p.HeadDim, p.HeadDimV)
+	bufp, _ := j.scratch.Get().(*[]float32)
+	if bufp == nil {
+		bufp = new([]float32)
+	}
+	*bufp = grow(*bufp, group*j.maxCtx+kvChunk*w+group)
+	buf := *bufp
+	defer j.scratch.Put(bufp)
+	kv := buf[group*j.maxCtx : group*j.maxCtx+kvChunk*w]
+	sums := buf[group*j.maxCtx+kvChunk*w:]
+
+	for it := lo; it < hi; it++ {
+		r := j.rows[it/p.NKVHead]
+		g := it % p.NKVHead
+		s := j.seqs[r.seq]
+		qPos := int(j.pos[r.row])
+		start, end := 0, s.CtxLen
+		if p.Causal {
+			end = min(end, qPos+1)
+		}
+		if p.Window > 0 {
+			start = max(start, qPos-p.Window+1)
+		}
+		if start >= end {
+			continue // every key masked: the output stays zero
+		}
+		n := end - start
+		sc := buf[:group*n]
+		for c0 := start; c0 < end; c0 += kvChunk {
+			c1 := min(end, c0+kvChunk)
+			kc := kv[:(c1-c0)*p.HeadDim]
+			j.convert(kc, j.pool.K, s, c0, c1, g*p.HeadDim, p.HeadDim)
+			for t := range group {
+				qh := j.q[r.row*p.NHead*p.HeadDim+(g*group+t)*p.HeadDim:][:p.HeadDim]
+				x := xrow{q: f32Bytes(qh)}
+				j.dot(sc[t*n+c0-start:t*n+c1-start], f32Bytes(kc), p.HeadDim*4, &x, p.HeadDim)
+			}
+		}
+		for t := range group {
+			st := sc[t*n : (t+1)*n]
+			m := float32(math.Inf(-1))
+			for i, v := range st {
+				v *= p.Scale
+				if p.Softcap > 0 {
+					v = p.Softcap * float32(math.Tanh(float64(v/p.Softcap)))
+				}
+				st[i] = v
+				if v > m {
+					m = v
+				}
+			}
+			sums[t] = j.math.expSum(st, m)
+		}
+		for c0 := start; c0 < end; c0 += kvChunk {
+			c1 := min(end, c0+kvChunk)
+			vc := kv[:(c1-c0)*p.HeadDimV]
+			j.convert(vc, j.pool.V, s, c0, c1, g*p.HeadDimV, p.HeadDimV)
+			for t := range group {
+				oh := j.out[r.row*p.NHead*p.HeadDimV+(g*group+t)*p.HeadDimV:][:p.HeadDimV]
+				j.math.axpyRows(oh, vc, p.HeadDimV, sc[t*n+c0-start:t*n+c1-start])
+			}
+		}
+		for t := range group {
+			oh := j.out[r.row*p.NHead*p.HeadDimV+(g*group+t)*p.HeadDimV:][:p.HeadDimV]
+			inv := 1 / sums[t]
+			for i := range oh {
+				oh[i] *= inv
+			}
+		}
+	}
+}
+
+// convert sets dst[(k−c0)·w + i], for key positions k in [c0, c1) of
+// sequence s, to column col+i of the position's row of an F16 or Q8_0
+// pool tensor, as compute.KVRow does.
+func (j *attnJob) convert(dst []float32, t *compute.Tensor, s compute.SeqAttn, c0, c1, col, w int) {
+	cols := t.Cols()
+	forBlocks(s, j.pool.BlockSize, c0, c1, func(k0, slot, cnt int) {
+		for r := range cnt {
+			d := dst[(k0-c0+r)*w : (k0-c0+r+1)*w]
+			switch {
+			case t.Type == ggml.F16:
+				off := 2 * ((slot+r)*cols + col)
+				j.math.widenF16(d, t.Raw[off:off+2*w])
+			case col%32 == 0 && w%32 == 0: // Q8_0, whole blocks
+				off := (slot+r)*(cols/32*34) + col/32*34
+				j.math.widenQ8_0(d, t.Raw[off:off+w/32*34])
+			default: // Q8_0 head rows that start or end inside a block
+				compute.KVRow(t, slot+r, col, d)
+			}
+		}
+	})
 }

@@ -12,7 +12,27 @@ func axpyRowsAVX2(acc []float32, v []byte, stride int, p []float32)
 
 // asmAttnMath is the attention arithmetic in AVX2.
 func asmAttnMath() attnMath {
-	return attnMath{expSum: expSumFast, axpyRows: axpyRowsFast, swiglu: swigluFast}
+	return attnMath{expSum: expSumFast, axpyRows: axpyRowsFast, swiglu: swigluFast, widenF16: widenF16Fast, widenQ8_0: widenQ8_0AVX2}
+}
+
+//go:noescape
+func widenF16AVX2(dst []float32, src []byte)
+
+// widenQ8_0AVX2 is widenQ8_0Go in AVX2 (the same single rounding of q·d).
+//
+//go:noescape
+func widenQ8_0AVX2(dst []float32, src []byte)
+
+// widenF16Fast is widenF16Go with the first multiple of 8 elements in F16C
+// (VCVTPH2PS, exact like the Go conversion).
+func widenF16Fast(dst []float32, src []byte) {
+	n := len(dst) &^ 7
+	if n > 0 {
+		widenF16AVX2(dst[:n], src[:2*n])
+	}
+	if n < len(dst) {
+		widenF16Go(dst[n:], src[2*n:])
+	}
 }
 
 // expSumFast is expSumGo in AVX2. The last len(x)%8 elements go through

@@ -232,3 +232,65 @@ swloop:
 swdone:
 	VZEROUPPER
 	RET
+
+// func widenF16AVX2(dst []float32, src []byte)
+// dst[i] = the F16 value at src[2i:], for len(dst) (a multiple of 8)
+// elements.
+TEXT ·widenF16AVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), CX
+	MOVQ src_base+24(FP), SI
+	SHRQ $3, CX
+	JZ   wdone
+
+wloop:
+	VCVTPH2PS (SI), Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $16, SI
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       wloop
+
+wdone:
+	VZEROUPPER
+	RET
+
+// func widenQ8_0AVX2(dst []float32, src []byte)
+// dst = the Q8_0 blocks at src dequantized (q·d, one rounding, as
+// ggml), for len(dst)/32 whole blocks of 34 bytes.
+TEXT ·widenQ8_0AVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), CX
+	MOVQ src_base+24(FP), SI
+	SHRQ $5, CX
+	JZ   qdone
+
+qloop:
+	MOVWLZX      (SI), AX
+	VMOVD        AX, X0
+	VCVTPH2PS    X0, X0
+	VBROADCASTSS X0, Y0
+	VPMOVSXBD    2(SI), Y1
+	VPMOVSXBD    10(SI), Y2
+	VPMOVSXBD    18(SI), Y3
+	VPMOVSXBD    26(SI), Y4
+	VCVTDQ2PS    Y1, Y1
+	VCVTDQ2PS    Y2, Y2
+	VCVTDQ2PS    Y3, Y3
+	VCVTDQ2PS    Y4, Y4
+	VMULPS       Y0, Y1, Y1
+	VMULPS       Y0, Y2, Y2
+	VMULPS       Y0, Y3, Y3
+	VMULPS       Y0, Y4, Y4
+	VMOVUPS      Y1, (DI)
+	VMOVUPS      Y2, 32(DI)
+	VMOVUPS      Y3, 64(DI)
+	VMOVUPS      Y4, 96(DI)
+	ADDQ         $34, SI
+	ADDQ         $128, DI
+	DECQ         CX
+	JNZ          qloop
+
+qdone:
+	VZEROUPPER
+	RET
