@@ -76,9 +76,11 @@ type Stats struct {
 	Cached    int // unreferenced full blocks still in the prefix cache (evictable)
 	Seqs      int // live sequences
 
-	// Prefix cache counters, in prompt tokens, over every MatchPrefix call
-	// made with the prefix cache enabled: Hits were attached from the
-	// cache, Misses must be computed.
+	// Prefix cache counters, in prompt tokens, over every committed
+	// MatchPrefix made with the prefix cache enabled: Hits were attached
+	// from the cache, Misses must be computed. A match is committed by the
+	// sequence's first Append; one freed or dropped before that (an
+	// admission the scheduler backed out of) counts nothing.
 	Hits, Misses int64
 	Evictions    int64 // cached blocks reclaimed for new content
 }
@@ -101,6 +103,10 @@ type sequence struct {
 	// this sequence's last full block (the chain its next full block hangs
 	// from); see prefix.go.
 	parent parentRef
+	// pendHits and pendMisses are MatchPrefix's counts, added to the
+	// Manager's at the first Append (pending until then).
+	pendHits, pendMisses int64
+	pending              bool
 }
 
 // Manager allocates pool blocks to sequences. Create it with New.
@@ -298,6 +304,11 @@ func (m *Manager) AppendSlots(dst []int32, id SeqID, tokens []int32) ([]int32, [
 		return dst, nil, fmt.Errorf("kvcache: append %d tokens to seq %d (length %d): needs %d blocks, %d of %d available: %w",
 			len(tokens), id, s.n, need, m.Available(), len(m.blocks), ErrNoSpace)
 	}
+	if s.pending {
+		m.hits += s.pendHits
+		m.misses += s.pendMisses
+		s.pendHits, s.pendMisses, s.pending = 0, 0, false
+	}
 	var copies []Copy
 	if m.mustCopy(s) {
 		last := len(s.table) - 1
@@ -389,6 +400,7 @@ func (m *Manager) release(id SeqID, s *sequence) {
 	s.table = s.table[:0]
 	s.n = 0
 	s.parent = rootParent
+	s.pendHits, s.pendMisses, s.pending = 0, 0, false
 	m.spare = append(m.spare, s)
 }
 

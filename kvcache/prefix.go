@@ -106,6 +106,10 @@ func (m *Manager) unregister(b int32) {
 // generation). The caller then Appends prompt[cached:]. Attached blocks
 // that were cached (unreferenced) become used, so Available can shrink.
 // With the prefix cache disabled it attaches nothing and returns 0.
+//
+// The match enters Stats's Hits and Misses at the sequence's first Append,
+// not here: a caller that matches and then finds no room for the rest (and
+// frees the sequence) has not served the prompt from the cache.
 func (m *Manager) MatchPrefix(id SeqID, prompt []int32) (cached int, err error) {
 	s, err := m.seq("match prefix for", id)
 	if err != nil {
@@ -131,7 +135,6 @@ func (m *Manager) MatchPrefix(id SeqID, prompt []int32) (cached int, err error) 
 	}
 	s.n = len(s.table) * m.bs
 	s.parent = parent
-	m.hits += int64(s.n)
-	m.misses += int64(len(prompt) - s.n)
+	s.pendHits, s.pendMisses, s.pending = int64(s.n), int64(len(prompt)-s.n), true
 	return s.n, nil
 }

@@ -1,6 +1,7 @@
 package kvcache
 
 import (
+	"errors"
 	"slices"
 	"testing"
 )
@@ -397,6 +398,67 @@ func TestNoRegistrationUnderReusedParent(t *testing.T) {
 	appendOK(t, m, nil, 2, []int32{3, 4})
 	if b := table(t, m, 2)[1]; m.blocks[b].hashed {
 		t.Errorf("block %d registered under the old content of block %d", b, x)
+	}
+	invariants(t, m)
+}
+
+// TestPrefixCountsOnlyCommittedMatches checks that a match undone before
+// any Append (an admission the scheduler backed out of for want of blocks)
+// adds nothing to Hits and Misses, and that a committed one counts once.
+func TestPrefixCountsOnlyCommittedMatches(t *testing.T) {
+	const bs = 4
+	m := newManager(t, Config{Blocks: 16, BlockSize: bs, EnablePrefixCache: true})
+	prompt := seqToks(1, 10) // 2 full blocks and 2 tokens
+	runPrompt(t, m, nil, 1, prompt)
+	if err := m.Free(1); err != nil {
+		t.Fatal(err)
+	}
+	base := m.Stats()
+	if base.Hits != 0 || base.Misses != 10 {
+		t.Fatalf("after the first prompt: %+v, want 0 hit and 10 missed tokens", base)
+	}
+
+	// Matched, then backed out: Free and Drop both discard the match.
+	for i, undo := range []func(SeqID) error{m.Free, m.Drop} {
+		id := SeqID(10 + i)
+		if err := m.NewSeq(id); err != nil {
+			t.Fatal(err)
+		}
+		if got := mustMatch(t, m, id, prompt); got != 8 {
+			t.Fatalf("seq %d matched %d tokens, want 8", id, got)
+		}
+		if st := m.Stats(); st.Hits != base.Hits || st.Misses != base.Misses {
+			t.Errorf("seq %d: stats %+v after a match not yet appended to, want the counters unchanged (%d, %d)", id, st, base.Hits, base.Misses)
+		}
+		if i == 0 {
+			// A failed Append does not commit the match either.
+			if _, _, err := m.Append(id, seqToks(100, 16*bs)); !errors.Is(err, ErrNoSpace) {
+				t.Fatalf("append beyond the pool: %v, want ErrNoSpace", err)
+			}
+		}
+		if err := undo(id); err != nil {
+			t.Fatal(err)
+		}
+		if st := m.Stats(); st.Hits != base.Hits || st.Misses != base.Misses {
+			t.Errorf("seq %d undone: stats %+v, want the counters unchanged (%d, %d)", id, st, base.Hits, base.Misses)
+		}
+		if i == 1 {
+			// Drop forgot the matched blocks; match them again below.
+			runPrompt(t, m, nil, 20, prompt)
+			if err := m.Free(20); err != nil {
+				t.Fatal(err)
+			}
+			base = m.Stats()
+		}
+	}
+
+	// Committed: counted at the first Append, once.
+	if got := runPrompt(t, m, nil, 30, prompt); got != 8 {
+		t.Fatalf("committed prompt matched %d tokens, want 8", got)
+	}
+	appendOK(t, m, nil, 30, seqToks(50, 3))
+	if st := m.Stats(); st.Hits != base.Hits+8 || st.Misses != base.Misses+2 {
+		t.Errorf("after a committed match: %+v, want hits %d, misses %d", st, base.Hits+8, base.Misses+2)
 	}
 	invariants(t, m)
 }

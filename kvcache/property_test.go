@@ -25,6 +25,7 @@ type propModel struct {
 
 	prompts              [][]int32
 	hits, misses         int64
+	pend                 map[SeqID][2]int64 // matched, not yet committed by an Append
 	nCopies, nFails, nOK int
 	nMatched             int
 }
@@ -48,6 +49,7 @@ func (p *propModel) add(id SeqID, toks []int32) {
 
 func (p *propModel) remove(id SeqID) {
 	delete(p.toks, id)
+	delete(p.pend, id)
 	i := slices.Index(p.ids, id)
 	p.ids = slices.Delete(p.ids, i, i+1)
 }
@@ -112,6 +114,11 @@ func (p *propModel) append(id SeqID, toks []int32) {
 		p.fatalf("Append(seq %d, %d tokens), need %d of %d available: %v", id, len(toks), need, before.Free+before.Cached, err)
 	}
 	p.nOK++
+	if pm, ok := p.pend[id]; ok {
+		p.hits += pm[0]
+		p.misses += pm[1]
+		delete(p.pend, id)
+	}
 	newTable := must(p.m.BlockTable(id))
 	cow := l%bs != 0 && len(toks) > 0 && need > (l+len(toks)+bs-1)/bs-(l+bs-1)/bs
 	if cow {
@@ -217,8 +224,7 @@ func (p *propModel) step() {
 			p.fatalf("MatchPrefix covered %d of %d tokens (block size %d)", cached, len(prompt), bs)
 		}
 		if p.m.prefix {
-			p.hits += int64(cached)
-			p.misses += int64(len(prompt) - cached)
+			p.pend[id] = [2]int64{int64(cached), int64(len(prompt) - cached)}
 		} else if cached != 0 {
 			p.fatalf("disabled prefix cache matched %d tokens", cached)
 		}
@@ -293,7 +299,7 @@ func TestRandomOps(t *testing.T) {
 					m.hash = weakHash
 				}
 				rng := rand.New(rand.NewPCG(seed, 0x6b76636163686521))
-				p := &propModel{t: t, m: m, rng: rng, dev: newDevice(m), toks: map[SeqID][]int32{}}
+				p := &propModel{t: t, m: m, rng: rng, dev: newDevice(m), toks: map[SeqID][]int32{}, pend: map[SeqID][2]int64{}}
 				bs := m.BlockSize()
 				for range 4 {
 					p.prompts = append(p.prompts, p.randToks(bs*(1+rng.IntN(3))+rng.IntN(bs)))
