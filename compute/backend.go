@@ -85,6 +85,10 @@ type RoPEParams struct {
 	BetaFast   float32
 	BetaSlow   float32
 	OrigCtx    int // rope.scaling.original_context_length
+	// FreqFactors, when not nil, is an F32 [NRot/2] tensor: pair i's angle
+	// is divided by FreqFactors[i] before scaling, as ggml does with a
+	// rope's third source (Llama 3's rope_freqs.weight).
+	FreqFactors *Tensor
 }
 
 // SeqAttn describes one sequence of a batch for attention.

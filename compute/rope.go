@@ -3,6 +3,8 @@ package compute
 import (
 	"fmt"
 	"math"
+
+	"github.com/rocmforge/rocmforge/ggml"
 )
 
 // RoPE implements Backend: rotary position embedding of x [n, heads,
@@ -57,6 +59,11 @@ func CheckRoPE(x *Tensor, pos []int32, p RoPEParams) error {
 	if !(p.FreqScale >= 0) || math.IsInf(float64(p.FreqScale), 0) {
 		return fmt.Errorf("%s: FreqScale %v must be positive (or 0 for 1)", op, p.FreqScale)
 	}
+	if f := p.FreqFactors; f != nil {
+		if f.Type != ggml.F32 || len(f.Shape) != 1 || f.Shape[0] != p.NRot/2 {
+			return fmt.Errorf("%s: FreqFactors %s must be F32 [%d] (one per rotary pair of NRot %d)", op, desc(f), p.NRot/2, p.NRot)
+		}
+	}
 	if p.ExtFactor != 0 {
 		// Zero values here would silently produce garbage angles or zero
 		// every rotated element, so YaRN must be fully described.
@@ -88,7 +95,9 @@ func RoPECorrDims(nRot, origCtx int, freqBase, betaFast, betaSlow float32) [2]fl
 // starting at pos and multiplied by base^(-2/NRot) once per pair, then
 // frequency scaling, YaRN mixing and magnitude scaling (rope_yarn).
 //
-// FreqScale 0 means 1; AttnFactor 0 means 1 when ExtFactor is 0.
+// FreqScale 0 means 1; AttnFactor 0 means 1 when ExtFactor is 0. With
+// FreqFactors (a host tensor here), pair i's angle is first divided by
+// FreqFactors[i].
 func RoPECache(cache []float32, pos int32, p RoPEParams) {
 	freqScale := p.FreqScale
 	if freqScale == 0 {
@@ -104,8 +113,16 @@ func RoPECache(cache []float32, pos int32, p RoPEParams) {
 	}
 	thetaScale := float32(math.Pow(float64(p.FreqBase), float64(float32(-2)/float32(p.NRot))))
 	theta := float32(pos)
+	var ff []float32
+	if p.FreqFactors != nil {
+		ff = p.FreqFactors.F32
+	}
 	for i := range p.NRot / 2 {
-		c, s := ropeYaRN(theta, freqScale, corr, i, p.ExtFactor, attn)
+		t := theta
+		if ff != nil {
+			t = theta / ff[i]
+		}
+		c, s := ropeYaRN(t, freqScale, corr, i, p.ExtFactor, attn)
 		cache[2*i], cache[2*i+1] = c, s
 		theta *= thetaScale
 	}

@@ -3,6 +3,7 @@ package compute
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -42,6 +43,9 @@ func ropeWant64(x []float32, n, heads, hd int, pos []int32, p RoPEParams) []floa
 			row := out[(t*heads+h)*hd : (t*heads+h+1)*hd]
 			for i := range half {
 				extrap := float64(pos[t]) * math.Pow(float64(p.FreqBase), -2*float64(i)/float64(p.NRot))
+				if p.FreqFactors != nil {
+					extrap /= float64(p.FreqFactors.F32[i])
+				}
 				theta := fs * extrap
 				if p.ExtFactor != 0 {
 					ramp := 1 - min(1, max(0, (float64(i)-low)/max(0.001, high-low)))
@@ -86,6 +90,12 @@ func TestRoPEAgainstFloat64(t *testing.T) {
 			ExtFactor: 1, AttnFactor: 1, BetaFast: 32, BetaSlow: 1, OrigCtx: 4096}},
 		{"neox yarn partial mix", RoPEParams{Kind: RoPENeoX, NRot: 30, FreqBase: 1e6, FreqScale: 0.1,
 			ExtFactor: 0.5, AttnFactor: 0.9, BetaFast: 32, BetaSlow: 1, OrigCtx: 32768}},
+		// Llama 3's rope_freqs: low-frequency pairs divided by up to 8.
+		{"norm freq factors", RoPEParams{Kind: RoPENorm, NRot: hd, FreqBase: 500000, FreqScale: 1,
+			FreqFactors: f32("ff", llama3Factors(hd/2), hd/2)}},
+		{"neox partial freq factors yarn", RoPEParams{Kind: RoPENeoX, NRot: 22, FreqBase: 1e6, FreqScale: 0.5,
+			ExtFactor: 1, AttnFactor: 1, BetaFast: 32, BetaSlow: 1, OrigCtx: 4096,
+			FreqFactors: f32("ff", randFactors(rng, 11), 11)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			x := f32("x", randVec(rng, n*heads*hd, 2), n, heads, hd)
@@ -289,5 +299,66 @@ func TestRoPEErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			wantErr(t, r.RoPE(tc.x, tc.pos, tc.p), "rope", tc.frag)
 		})
+	}
+}
+
+// llama3Factors are factors shaped like Llama 3.1's rope_freqs (factor 8,
+// low 1, high 4, original context 8192, base 500000): 1 for the fast
+// pairs, 8 for the slow ones, a smooth ramp between.
+func llama3Factors(half int) []float32 {
+	f := make([]float32, half)
+	for i := range f {
+		wavelen := 2 * math.Pi / math.Pow(500000, -2*float64(i)/float64(2*half))
+		switch {
+		case wavelen < 8192/4.0:
+			f[i] = 1
+		case wavelen > 8192/1.0:
+			f[i] = 8
+		default:
+			smooth := (8192/wavelen - 1) / (4 - 1)
+			f[i] = float32(1 / ((1-smooth)/8 + smooth))
+		}
+	}
+	return f
+}
+
+func randFactors(rng interface{ Float64() float64 }, n int) []float32 {
+	f := make([]float32, n)
+	for i := range f {
+		f[i] = float32(0.5 + 8*rng.Float64())
+	}
+	return f
+}
+
+// TestRoPEFreqFactors: factors of 1 change nothing, bit for bit, and a
+// factors tensor of the wrong shape or type is an error.
+func TestRoPEFreqFactors(t *testing.T) {
+	rng := newRNG(t)
+	r := NewReference()
+	const n, heads, hd = 4, 2, 24
+	data := randVec(rng, n*heads*hd, 2)
+	pos := []int32{0, 3, 77, 1000}
+	ones := make([]float32, hd/2)
+	for i := range ones {
+		ones[i] = 1
+	}
+	p := RoPEParams{Kind: RoPENorm, NRot: hd, FreqBase: 10000}
+	a := f32("a", data, n, heads, hd)
+	b := f32("b", data, n, heads, hd)
+	if err := r.RoPE(a, pos, p); err != nil {
+		t.Fatal(err)
+	}
+	p.FreqFactors = f32("ones", ones, hd/2)
+	if err := r.RoPE(b, pos, p); err != nil {
+		t.Fatal(err)
+	}
+	for i := range a.F32 {
+		if a.F32[i] != b.F32[i] {
+			t.Fatalf("element %d: %v with factors of 1, %v without", i, b.F32[i], a.F32[i])
+		}
+	}
+	p.FreqFactors = f32("short", ones[:5], 5)
+	if err := r.RoPE(b, pos, p); err == nil || !strings.Contains(err.Error(), "FreqFactors") {
+		t.Errorf("5 factors for NRot %d: err %v", hd, err)
 	}
 }

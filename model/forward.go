@@ -172,6 +172,7 @@ func (m *Model) attention(o *ops, ly *layer, il int, b *Batch, pool compute.KVPo
 	}
 	if m.arch.rope != ropeNone {
 		p := hp.RoPE(il, m.arch.computeRoPE())
+		p.FreqFactors = m.ropeFreqs
 		o.rope(&s.q3, b.Positions, p)
 		o.rope(&s.k3, b.Positions, p)
 	}

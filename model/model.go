@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/rocmforge/rocmforge/compute"
+	"github.com/rocmforge/rocmforge/ggml"
 	"github.com/rocmforge/rocmforge/gguf"
 )
 
@@ -29,6 +30,9 @@ type Model struct {
 
 	outputNorm, outputNormB *compute.Tensor // output_norm.weight/.bias
 	output                  *compute.Tensor // output.weight, or token_embd when tied
+	// ropeFreqs is rope_freqs.weight [n_rot/2] (Llama 3.1 and later):
+	// divisors of the rotary angles, nil when the file has none.
+	ropeFreqs *compute.Tensor
 
 	weights []*compute.Tensor // every uploaded weight, for Close
 	s       scratch
@@ -84,8 +88,14 @@ func (m *Model) bind(bd *binder) error {
 		l.req(&m.outputNormB, "output_norm.bias", nEmbd, d)
 	}
 	l.opt(&m.output, "output.weight", vocabWhy, hp.NVocab, d)
+	if m.arch.rope != ropeNone {
+		l.opt(&m.ropeFreqs, "rope_freqs.weight", fmt.Sprintf("n_rot/2=%d", hp.NRot/2), hp.NRot/2)
+	}
 	if l.err != nil {
 		return l.err
+	}
+	if m.ropeFreqs != nil && m.ropeFreqs.Type != ggml.F32 {
+		return fmt.Errorf("model: tensor rope_freqs.weight is %s, want F32", m.ropeFreqs.Type)
 	}
 	if m.output == nil {
 		m.output = m.tokEmbd // tied embeddings

@@ -420,6 +420,12 @@ func (b *Backend) RoPE(x *compute.Tensor, pos []int32, p compute.RoPEParams) err
 	if p.Kind == compute.RoPENeoX {
 		neox = 1
 	}
+	var ff cuda.DevicePtr
+	if p.FreqFactors != nil {
+		if ff, err = b.vecBuf("rope", "FreqFactors", p.FreqFactors, p.NRot/2, fmt.Sprintf("NRot %d", p.NRot)); err != nil {
+			return err
+		}
+	}
 	if b.feeding() {
 		return b.stagePut(true, pos)
 	}
@@ -431,6 +437,6 @@ func (b *Backend) RoPE(x *compute.Tensor, pos []int32, p compute.RoPEParams) err
 		return fmt.Errorf("rope: %w", err)
 	}
 	b.args.reset().ptr(xb.ptr).ptr(b.stage.ptrs[0]).i32(heads).i32(hd).i32(p.NRot).i32(neox).
-		f32(thetaScale).f32(freqScale).f32(p.ExtFactor).f32(mscale).f32(corr[0]).f32(corr[1])
+		f32(thetaScale).f32(freqScale).f32(p.ExtFactor).f32(mscale).f32(corr[0]).f32(corr[1]).ptr(ff)
 	return b.launch(b.k.rope, cuda.Dim3{X: uint32(n)}, cuda.Dim3{X: uint32(b.rowThreads(heads * p.NRot / 2))}, 4*p.NRot)
 }

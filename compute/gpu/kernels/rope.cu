@@ -7,14 +7,17 @@
 
 // One block per token. cs holds cos, sin of each rotary pair (nrot floats).
 // ext != 0 enables YaRN; mscale already includes YaRN's magnitude factor.
+// ff, when not null, holds a divisor of each pair's angle (Llama 3's
+// rope_freqs).
 extern "C" __global__ void rope_f32(float* x, const int* __restrict__ pos, int heads, int hd, int nrot, int neox,
                                     float thetaScale, float freqScale, float ext, float mscale, float corr0,
-                                    float corr1) {
+                                    float corr1, const float* __restrict__ ff) {
     extern __shared__ float cs[];
     const int tok = blockIdx.x, half = nrot / 2;
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
         float theta = (float)pos[tok];
         for (int j = 0; j < i; j++) theta = __fmul_rn(theta, thetaScale);
+        if (ff != nullptr) theta = __fdiv_rn(theta, ff[i]);
         const float interp = __fmul_rn(freqScale, theta);
         float t = interp;
         if (ext != 0.0f) {
