@@ -65,8 +65,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "compute `threads`; 0 = one per CPU")
 	jsonOut := fs.Bool("json", false, "print JSON instead of a table")
 	noWarmup := fs.Bool("no-warmup", false, "skip the untimed warm-up run")
+	parallel := fs.String("parallel", "", "batched test instead: comma-separated `counts` of sequences submitted at once to the engine (-p default 128)")
+	parSeed := fs.Uint64("seed", 0, "--parallel: `seed` of the random prompts (0: a random one, printed)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: rocmforge bench -m MODEL [-p 512] [-n 128] [-r 5] [--backend auto|cuda|cpu|ref] [--threads N] [--json]")
+		fmt.Fprintln(stderr, "usage: rocmforge bench -m MODEL [-p 512] [-n 128] [-r 5] [--parallel 1,8,32,64] [--backend auto|cuda|cpu|ref] [--threads N] [--json]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)
@@ -87,6 +89,12 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return errors.New("-p 0 and -n 0: nothing to measure")
 	case *reps < 1:
 		return fmt.Errorf("-r %d: want >= 1", *reps)
+	}
+	if *parallel != "" {
+		return benchParallelFlags(ctx, fs, *parallel, *parSeed, parOptions{
+			load:    loadOptions{ref: *modelRef, backend: *backend, threads: *threads},
+			nPrompt: *nPrompt, nGen: *nGen, reps: *reps, warmup: !*noWarmup, asJSON: *jsonOut,
+		}, stdout, stderr)
 	}
 
 	l, err := loadModel(ctx, loadOptions{ref: *modelRef, backend: *backend, threads: *threads,

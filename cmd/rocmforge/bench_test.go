@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -100,5 +102,84 @@ func TestBenchSummarize(t *testing.T) {
 	one.summarize()
 	if one.MedianTS != 5 || one.StddevTS != 0 {
 		t.Errorf("one sample: %+v", one)
+	}
+}
+
+// TestBenchParallel runs the batched bench on the CPU: every level's
+// requests generate exactly -n tokens each (EOS ignored), and the figures
+// agree with one another.
+func TestBenchParallel(t *testing.T) {
+	model := stories260K(t)
+	out, errOut, err := runCmd(t, "bench", "-m", model, "--backend", "cpu", "--threads", "1", "-p", "12", "-n", "6",
+		"-r", "2", "--parallel", "1,3", "--seed", "7", "--json")
+	if err != nil {
+		t.Fatalf("bench --parallel: %v (stderr %q)", err, errOut)
+	}
+	var rep parReport
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, out)
+	}
+	if rep.NPrompt != 12 || rep.NGen != 6 || rep.Seed != 7 || rep.Arch != "llama" {
+		t.Errorf("report header %+v; want 12-token prompts, 6 new tokens, seed 7, llama", rep)
+	}
+	if len(rep.Results) != 2 {
+		t.Fatalf("%d results, want par1 and par3: %+v", len(rep.Results), rep.Results)
+	}
+	for i, n := range []int{1, 3} {
+		r := rep.Results[i]
+		if r.Test != fmt.Sprintf("par%d", n) || r.Parallel != n || r.Reps != 2 {
+			t.Errorf("result %d: %s parallel %d reps %d, want par%d, 2 reps", i, r.Test, r.Parallel, r.Reps, n)
+		}
+		if r.Generated != 6*n || r.PromptToks != 12*n {
+			t.Errorf("%s: %d generated, %d prompt tokens; want %d and %d", r.Test, r.Generated, r.PromptToks, 6*n, 12*n)
+		}
+		if len(r.SamplesNS) != 2 || len(r.GenTS) != 2 {
+			t.Errorf("%s: %d/%d samples, want 2", r.Test, len(r.SamplesNS), len(r.GenTS))
+		}
+		for j, ts := range r.GenTS {
+			// Every sample's rate is its tokens over its time.
+			if want := float64(6*n) / (float64(r.SamplesNS[j]) / 1e9); math.Abs(ts-want) > 1e-6*want {
+				t.Errorf("%s sample %d: %v tok/s, want %d tokens / %d ns = %v", r.Test, j, ts, 6*n, r.SamplesNS[j], want)
+			}
+		}
+		if !(r.MinGen > 0 && r.MinGen <= r.MedianGen && r.MedianGen <= r.MaxGen) {
+			t.Errorf("%s: inconsistent generation rates %+v", r.Test, r)
+		}
+		if !(r.PromptTS > 0 && r.TotalS > 0 && r.FirstAllS > 0 && r.FirstAllS < r.TotalS) {
+			t.Errorf("%s: prompt %v tok/s, total %v s, last first token at %v s", r.Test, r.PromptTS, r.TotalS, r.FirstAllS)
+		}
+		// At least one step per generated token of a sequence.
+		if r.Steps < 6 || r.StepMS <= 0 {
+			t.Errorf("%s: %v steps of %v ms for 6 tokens a sequence", r.Test, r.Steps, r.StepMS)
+		}
+	}
+	mustContain(t, errOut, "prompt seed 7")
+
+	table, errOut, err := runCmd(t, "bench", "-m", model, "--backend", "ref", "-p", "4", "-n", "3", "-r", "1",
+		"--parallel", "2", "--no-warmup")
+	if err != nil {
+		t.Fatalf("bench --parallel table: %v (stderr %q)", err, errOut)
+	}
+	mustContain(t, table, "4-token prompts, 3 new tokens per sequence", "| gen t/s (median) |", "| par2 ", "| reference ")
+}
+
+func TestBenchParallelBadFlags(t *testing.T) {
+	model := stories260K(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--parallel", "1,x"}, `"x" is not a sequence count`},
+		{[]string{"--parallel", "0"}, `"0" is not a sequence count`},
+		{[]string{"--parallel", "2", "-p", "0"}, "needs prompts"},
+		{[]string{"--parallel", "2", "-n", "0"}, "measures generation"},
+		{[]string{"--parallel", "2", "-p", "100000"}, "more than the model's context"},
+	} {
+		_, _, err := runCmd(t, append([]string{"bench", "-m", model, "--backend", "ref"}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("bench %q: err = %v, want one containing %q", tc.args, err, tc.want)
+		}
 	}
 }
