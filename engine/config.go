@@ -19,6 +19,7 @@ const (
 	DefaultEventBuffer       = 128
 	DefaultSlowReaderTimeout = 30 * time.Second
 	DefaultStatusHistory     = 1024
+	DefaultTargetStepLatency = 100 * time.Millisecond
 )
 
 // Config sizes an Engine. Zero fields take the defaults named; negative
@@ -28,6 +29,21 @@ type Config struct {
 	// model.Forward, decodes and prefill chunks together (default 2048).
 	// It should be at least MaxSeqs, or some decoding sequences wait a step.
 	MaxBatchTokens int
+	// MaxPrefillTokens caps the prompt rows (prefill chunks and admissions)
+	// of a step in which some sequence decodes, so that a long prompt does
+	// not hold every running stream for a whole MaxBatchTokens step. 0
+	// selects the adaptive cap of TargetStepLatency. A step in which
+	// nothing decodes always fills MaxBatchTokens.
+	MaxPrefillTokens int
+	// TargetStepLatency is what the adaptive prefill cap aims at: while
+	// sequences decode, a step takes as many prompt rows as a cost model
+	// measured on the previous steps (step time against rows, a
+	// exponentially weighted linear fit) predicts to fit in this time, but
+	// never fewer than it has decode rows nor fewer than BlockSize, so that
+	// waiting prompts keep pace with the running ones. Default 100 ms;
+	// negative turns the adaptive cap off (prefill fills the step's budget
+	// after the decodes). MaxPrefillTokens, when set, takes precedence.
+	TargetStepLatency time.Duration
 	// MaxSeqs bounds the sequences running at once (default 64).
 	MaxSeqs int
 	// MaxQueue bounds the requests waiting for admission; Submit beyond it
@@ -60,6 +76,29 @@ type Config struct {
 	StatusHistory int
 	// Logger receives scheduler diagnostics (default slog.Default()).
 	Logger *slog.Logger
+	// OnStep, when set, is called on the scheduler goroutine after every
+	// step (forward pass) with its StepStats, for metrics. It delays the
+	// next step, so it must return quickly, and it must not call the
+	// Engine's methods that wait for the scheduler (Close).
+	OnStep func(StepStats)
+}
+
+// StepStats describes one engine step: one forward pass and the sampling
+// after it.
+type StepStats struct {
+	Tokens        int // rows of the batch: decode rows plus prompt rows
+	Seqs          int // sequences in the batch
+	DecodeSeqs    int // sequences with one decode row
+	PrefillTokens int // prompt rows (recomputation after a preemption included)
+	PrefillSeqs   int // sequences with prompt rows
+	// PrefillCap is the prompt rows the step was allowed after its decode
+	// rows: what was left of MaxBatchTokens when nothing decoded, else
+	// the prefill cap (MaxPrefillTokens or the adaptive one).
+	PrefillCap int
+	Outputs    int  // sequences that sampled a token
+	Argmax     bool // the outputs came from the backend's argmax, not the logit rows
+	// Duration is the forward pass plus sampling, on the engine's clock.
+	Duration time.Duration
 }
 
 // DefaultConfig returns the defaults, with the prefix cache on.
@@ -74,7 +113,7 @@ func (c Config) resolve(hp *model.HParams) (Config, error) {
 		name string
 		v    int
 	}{
-		{"MaxBatchTokens", c.MaxBatchTokens}, {"MaxSeqs", c.MaxSeqs}, {"MaxQueue", c.MaxQueue},
+		{"MaxBatchTokens", c.MaxBatchTokens}, {"MaxPrefillTokens", c.MaxPrefillTokens}, {"MaxSeqs", c.MaxSeqs}, {"MaxQueue", c.MaxQueue},
 		{"BlockSize", c.BlockSize}, {"KVCacheTokens", c.KVCacheTokens}, {"CtxLen", c.CtxLen},
 		{"EventBuffer", c.EventBuffer}, {"StatusHistory", c.StatusHistory},
 	} {
@@ -101,6 +140,9 @@ func (c Config) resolve(hp *model.HParams) (Config, error) {
 	def(&c.StatusHistory, DefaultStatusHistory)
 	if c.KVCacheBytes == 0 {
 		c.KVCacheBytes = DefaultKVCacheBytes
+	}
+	if c.TargetStepLatency == 0 {
+		c.TargetStepLatency = DefaultTargetStepLatency
 	}
 	if c.SlowReaderTimeout == 0 {
 		c.SlowReaderTimeout = DefaultSlowReaderTimeout

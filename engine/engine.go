@@ -124,7 +124,8 @@ type Stats struct {
 	BlockSize      int
 
 	// Prefix cache, in prompt tokens over every admission (re-admissions
-	// after preemption included).
+	// after preemption included; an admission backed out for want of KV
+	// blocks, retried later, counts once).
 	PrefixHitTokens, PrefixMissTokens int64
 
 	Steps           int64 // forward passes
@@ -151,6 +152,8 @@ type Handle struct {
 // concurrent use.
 type Engine struct {
 	m         *model.Model
+	fwd       forwarder       // m, or a test double
+	argmax    argmaxForwarder // m's greedy capability, nil without one
 	tok       *tokenizer.Tokenizer
 	cfg       Config
 	nVocab    int
@@ -173,6 +176,23 @@ type Engine struct {
 	nextSeq kvcache.SeqID
 
 	s scheduler // owned by the scheduler goroutine
+}
+
+// forwarder is the model as the scheduler runs it: *model.Model, or a test
+// double wrapping one.
+type forwarder interface {
+	Forward(b *model.Batch, c *model.Cache, logits []float32) error
+}
+
+// argmaxForwarder is the optional model capability of greedy steps: a
+// forward pass that writes, for each output row, the index of its largest
+// logit (compute.Argmaxer's rule: the lowest such index, NaN and -Inf never
+// chosen, -1 for a row with nothing else) to ids instead of copying the
+// logit rows out. The engine uses it for steps whose sampled sequences are
+// all pure greedy (temperature 0, no penalties, no logit bias, no
+// logprobs), when the model has it.
+type argmaxForwarder interface {
+	ForwardArgmax(b *model.Batch, c *model.Cache, ids []int32) error
 }
 
 // New makes an engine for m with tokenizer tok (which must have m's
@@ -200,7 +220,7 @@ func New(m *model.Model, tok *tokenizer.Tokenizer, cfg Config) (*Engine, error) 
 		return nil, fmt.Errorf("engine: KV cache of %d tokens: %w", nBlocks*cfg.BlockSize, err)
 	}
 	e := &Engine{
-		m: m, tok: tok, cfg: cfg, nVocab: hp.NVocab,
+		m: m, fwd: m, tok: tok, cfg: cfg, nVocab: hp.NVocab,
 		poolToks: nBlocks * cfg.BlockSize,
 		cache:    cache, kv: kv,
 		wake:     make(chan struct{}, 1),
@@ -208,6 +228,7 @@ func New(m *model.Model, tok *tokenizer.Tokenizer, cfg Config) (*Engine, error) 
 		active:   make(map[string]*request),
 		history:  newStatusLRU(cfg.StatusHistory),
 	}
+	e.argmax, _ = any(m).(argmaxForwarder)
 	e.s.init(e)
 	e.mu.Lock()
 	e.snapshotLocked()
@@ -357,15 +378,16 @@ func (e *Engine) newRequest(r Request) (*request, error) {
 		}
 	}
 	req := &request{
-		nPrompt:   n,
-		maxTokens: maxTok,
-		ignoreEOS: r.IgnoreEOS,
-		stopToks:  append([]int32(nil), r.StopTokens...),
-		tokens:    make([]int32, n, n+min(maxTok, 256)), // grows past 256 if need be
-		sampler:   smp,
-		dec:       e.tok.NewStreamDecoder(),
-		stop:      sample.NewStopMatcher(r.Stop),
-		events:    make(chan Event, e.cfg.EventBuffer),
+		nPrompt:    n,
+		maxTokens:  maxTok,
+		ignoreEOS:  r.IgnoreEOS,
+		pureGreedy: isPureGreedy(p),
+		stopToks:   append([]int32(nil), r.StopTokens...),
+		tokens:     make([]int32, n, n+min(maxTok, 256)), // grows past 256 if need be
+		sampler:    smp,
+		dec:        e.tok.NewStreamDecoder(),
+		stop:       sample.NewStopMatcher(r.Stop),
+		events:     make(chan Event, e.cfg.EventBuffer),
 	}
 	copy(req.tokens, r.Prompt)
 	req.st = Status{State: StateQueued, PromptTokens: n, Created: time.Now()}
@@ -431,8 +453,8 @@ func (e *Engine) snapshotLocked() {
 		KVBlocksCached:   ks.Cached,
 		KVBlocksFree:     ks.Free,
 		BlockSize:        ks.BlockSize,
-		PrefixHitTokens:  s.prefixHits,
-		PrefixMissTokens: s.prefixMisses,
+		PrefixHitTokens:  ks.Hits,
+		PrefixMissTokens: ks.Misses,
 		Steps:            s.steps,
 		LastBatchTokens:  s.lastTokens,
 		LastBatchSeqs:    s.lastSeqs,

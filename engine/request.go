@@ -26,6 +26,7 @@ type request struct {
 	nPrompt    int
 	maxTokens  int
 	ignoreEOS  bool
+	pureGreedy bool // the next token is the argmax of the logits: no other use of the row
 	stopToks   []int32
 	tokens     []int32 // prompt, then generated tokens
 	computed   int     // tokens whose K/V is in the cache (the kvcache sequence's length)
@@ -47,6 +48,14 @@ type request struct {
 	outSince   time.Time
 	inBacklog  bool
 	chanClosed bool
+}
+
+// isPureGreedy reports whether sampling with p picks the argmax of the
+// logit row and needs nothing else from it: greedy, no logit bias, no
+// penalty that can change a logit, no logprobs.
+func isPureGreedy(p sample.Params) bool {
+	noPenalty := p.PenaltyLastN == 0 || (p.RepeatPenalty == 1 && p.PresencePenalty == 0 && p.FrequencyPenalty == 0)
+	return p.Temperature == 0 && len(p.LogitBias) == 0 && noPenalty && !p.Logprobs && p.TopLogprobs == 0
 }
 
 // isStopToken reports whether tok ends generation.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rocmforge/rocmforge/compute"
 	"github.com/rocmforge/rocmforge/model"
+	"github.com/rocmforge/rocmforge/sample"
 )
 
 // scheduler is the state of the scheduler goroutine: the only code that
@@ -25,13 +26,16 @@ type scheduler struct {
 	sched     []scheduled
 	preempted []*request // in this step
 	logits    []float32
+	ids       []int32 // argmax ids of a greedy step
 	cases     []reflect.SelectCase
-	caseReqs  []*request
+
+	cost     costModel
+	now      func() time.Time // the clock of step durations
+	caseReqs []*request
 
 	newlyAdmitted int // first admissions not yet taken off Engine.queued
 
 	// Counters published in Stats.
-	prefixHits, prefixMisses       int64
 	steps                          int64
 	lastTokens, lastSeqs           int
 	promptTokens, generated        int64
@@ -46,7 +50,11 @@ type scheduled struct {
 	output bool // its last row's logits are sampled
 }
 
-func (s *scheduler) init(e *Engine) { s.e = e }
+func (s *scheduler) init(e *Engine) {
+	s.e = e
+	s.cost = &stepCost{}
+	s.now = time.Now
+}
 
 // loop is the scheduler goroutine.
 func (s *scheduler) loop(ctx context.Context) {
@@ -113,6 +121,7 @@ func (s *scheduler) step() {
 
 	// 1. One row for each decoding sequence, oldest first; one that cannot
 	// get a block preempts the newest running sequence (maybe itself).
+	decodes := 0
 	for i := 0; i < len(s.running) && budget > 0; i++ {
 		r := s.running[i]
 		if len(r.tokens)-r.computed != 1 {
@@ -121,33 +130,38 @@ func (s *scheduler) step() {
 		if s.room(r, 1, true) == 1 {
 			if s.schedule(r, 1) {
 				budget--
+				decodes++
 			} else {
 				i-- // r left the running list
 			}
 		}
 	}
+	// Prompt rows next to decodes are capped, so that the decoding
+	// sequences do not wait for a whole budget of prefill.
+	prefillCap := s.prefillCap(decodes, budget)
+	prefill := prefillCap
 	// 2. A chunk of each sequence still computing its prompt (or, after a
 	// preemption, prompt and generated tokens).
-	for i := 0; i < len(s.running) && budget > 0; i++ {
+	for i := 0; i < len(s.running) && prefill > 0; i++ {
 		r := s.running[i]
 		if r.stepNo == s.stepNo {
 			continue
 		}
-		if n := s.room(r, min(len(r.tokens)-r.computed, budget), false); n > 0 {
+		if n := s.room(r, min(len(r.tokens)-r.computed, prefill), false); n > 0 {
 			if s.schedule(r, n) {
-				budget -= n
+				prefill -= n
 			} else {
 				i--
 			}
 		}
 	}
 	// 3. Admissions, in queue order, while the first chunk fits.
-	for budget > 0 && len(s.waiting) > 0 && len(s.running) < e.cfg.MaxSeqs && e.kv.Available() > 0 {
-		n, ok := s.admit(s.waiting[0], budget)
+	for prefill > 0 && len(s.waiting) > 0 && len(s.running) < e.cfg.MaxSeqs && e.kv.Available() > 0 {
+		n, ok := s.admit(s.waiting[0], prefill)
 		if !ok {
 			break
 		}
-		budget -= n
+		prefill -= n
 	}
 
 	if len(b.Tokens) == 0 {
@@ -168,12 +182,35 @@ func (s *scheduler) step() {
 		return
 	}
 
-	need := len(b.Outputs) * e.nVocab
-	if cap(s.logits) < need {
-		s.logits = make([]float32, need)
+	start := s.now()
+	// Greedy steps: when every sequence sampled in this step only needs
+	// the argmax of its logits, ask the model for the ids and leave the
+	// logit rows where they are (on a device, n ints cross instead of n
+	// vocabulary-sized rows).
+	useArgmax := e.argmax != nil && len(b.Outputs) > 0
+	for _, sc := range s.sched {
+		if sc.output && !sc.r.pureGreedy {
+			useArgmax = false
+			break
+		}
 	}
-	logits := s.logits[:need]
-	if err := e.m.Forward(b, e.cache, logits); err != nil {
+	var logits []float32
+	var err error
+	if useArgmax {
+		if cap(s.ids) < len(b.Outputs) {
+			s.ids = make([]int32, len(b.Outputs))
+		}
+		s.ids = s.ids[:len(b.Outputs)]
+		err = e.argmax.ForwardArgmax(b, e.cache, s.ids)
+	} else {
+		need := len(b.Outputs) * e.nVocab
+		if cap(s.logits) < need {
+			s.logits = make([]float32, need)
+		}
+		logits = s.logits[:need]
+		err = e.fwd.Forward(b, e.cache, logits)
+	}
+	if err != nil {
 		err = fmt.Errorf("engine: forward pass of %d tokens in %d sequences: %w", len(b.Tokens), len(b.Seqs), err)
 		e.cfg.Logger.Error("engine: step failed", "err", err)
 		for _, sc := range s.sched {
@@ -187,14 +224,25 @@ func (s *scheduler) step() {
 	s.lastTokens, s.lastSeqs = len(b.Tokens), len(b.Seqs)
 	s.computed += int64(len(b.Tokens))
 
+	st := StepStats{Tokens: len(b.Tokens), Seqs: len(b.Seqs), DecodeSeqs: decodes, PrefillTokens: len(b.Tokens) - decodes,
+		PrefillSeqs: len(b.Seqs) - decodes, PrefillCap: prefillCap, Outputs: len(b.Outputs), Argmax: useArgmax}
 	o := 0
 	for _, sc := range s.sched {
 		sc.r.computed += sc.n
 		if !sc.output {
 			continue
 		}
-		s.next(sc.r, logits[o*e.nVocab:(o+1)*e.nVocab])
+		if useArgmax {
+			s.nextGreedy(sc.r, s.ids[o])
+		} else {
+			s.next(sc.r, logits[o*e.nVocab:(o+1)*e.nVocab])
+		}
 		o++
+	}
+	st.Duration = s.now().Sub(start)
+	s.cost.observe(st.Tokens, st.Duration)
+	if e.cfg.OnStep != nil {
+		e.cfg.OnStep(st)
 	}
 	s.publish()
 }
@@ -297,8 +345,6 @@ func (s *scheduler) admit(r *request, budget int) (int, bool) {
 		s.newlyAdmitted++
 		s.promptTokens += int64(r.nPrompt)
 	}
-	s.prefixHits += int64(cached)
-	s.prefixMisses += int64(len(r.tokens) - cached)
 	if !s.schedule(r, want) {
 		return 0, true
 	}
@@ -352,6 +398,32 @@ func (s *scheduler) next(r *request, logits []float32) {
 		s.end(r, FinishError, fmt.Errorf("engine: request %s: sampling: %w", r.id, err), false)
 		return
 	}
+	s.accept(r, res)
+}
+
+// nextGreedy takes the argmax id of a pure-greedy request's logits as its
+// next token, which is what its sampler would pick from the logit row: the
+// lowest index of the largest value, -Inf never. A row without any finite
+// value (-1) fails the request as the sampler does.
+//
+// One difference is left: the sampler refuses a row holding NaN or +Inf (a
+// broken forward pass) and fails the request, while an argmax skips NaN
+// and may pick +Inf; the request then goes on with that token.
+func (s *scheduler) nextGreedy(r *request, id int32) {
+	if id < 0 || int(id) >= s.e.nVocab {
+		err := sample.ErrNoCandidates
+		if id >= 0 {
+			err = fmt.Errorf("argmax id %d outside the vocabulary [0, %d)", id, s.e.nVocab)
+		}
+		s.end(r, FinishError, fmt.Errorf("engine: request %s: sampling: %w", r.id, err), false)
+		return
+	}
+	s.accept(r, sample.Result{Token: id})
+}
+
+// accept emits the sampled token res.Token of r, or ends r when it is a
+// stop token, a stop string completes or r has all its tokens.
+func (s *scheduler) accept(r *request, res sample.Result) {
 	tok := res.Token
 	if r.isStopToken(s.e.tok.IsEOG(tok), tok) {
 		s.end(r, FinishStop, nil, false)
