@@ -32,10 +32,20 @@
 //     cache and the matched tokens are not computed again
 //     (Usage.CachedTokens).
 //
+// Prompt rows (2 and 3) next to decode rows are capped, so that streams
+// in progress are not held for a whole MaxBatchTokens of prefill: by
+// Config.MaxPrefillTokens when set, else by what a cost model of the
+// recent steps (step time against rows) predicts to fit in
+// Config.TargetStepLatency, but never fewer than the step's decode rows or
+// one KV block, so that waiting prompts still advance. A step without
+// decodes fills MaxBatchTokens. Config.OnStep sees each step's StepStats.
+//
 // The batch runs as one model.Forward; logits are computed only for the
 // last row of each sequence that reaches the end of its known tokens, and
 // each of those sequences samples its next token with its own seeded
-// sampler.
+// sampler. When every sequence sampled in a step is pure greedy and the
+// model can end a pass with each output row's argmax (ForwardArgmax), the
+// engine takes the ids instead of copying the logit rows out.
 //
 // When a decoding sequence needs a new KV block and none is free, the
 // newest running sequence is preempted: its blocks are released (full ones
