@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"fmt"
+	"os"
 	"unsafe"
 
 	"github.com/rocmforge/rocmforge/compute"
@@ -17,7 +18,95 @@ const (
 	attNV       = 16
 )
 
-// The tiled prompt kernel (attention_tile_f32): AT_WARPS, AT_RPW, AT_QT,
+// Split-K decode: when a decode grid has few (row, head) blocks, each
+// block's visible keys are split over up to attMaxSplits blocks (at least
+// attSplitMinKeys keys each) so that the grid reaches about
+// attSplitBlocksPerSM blocks per multiprocessor; the partial results go to
+// a scratch of attPartials records, allocated once at start (a captured
+// graph keeps its address), and attention_combine merges them.
+// ROCMFORGE_GPU_ATT_SPLIT=0 turns it off, for A/B timing.
+const (
+	attMaxSplits        = 32
+	attSplitMinKeys     = 32
+	attSplitBlocksPerSM = 4
+	attPartials         = 1024
+)
+
+// attLayouts are the pool types' kernel suffixes (layoutNames).
+var attLayouts = []string{"f32", "f16", "q8_0s"}
+
+// attentionKernelNames lists attention.cu's kernels.
+func attentionKernelNames() []string {
+	names := []string{"attention_combine"}
+	for _, l := range attLayouts {
+		names = append(names, "attention_"+l, "attention_tile_"+l, "kvwrite_"+l)
+	}
+	return names
+}
+
+// attState is the attention kernels of each pool layout and the split-K
+// scratch.
+type attState struct {
+	dec, tile, write map[string]kernel
+	combine          kernel
+	part             cuda.DevicePtr // attPartials records of attNV*warp+2 floats
+	splitOn          bool
+}
+
+// loadAttention looks up the attention kernels (after loadKernels has
+// loaded the modules), raises the tiled kernels' shared-memory limit and
+// allocates the split-K scratch.
+func (b *Backend) loadAttention() error {
+	a := &b.att
+	a.dec, a.tile, a.write = map[string]kernel{}, map[string]kernel{}, map[string]kernel{}
+	for _, l := range attLayouts {
+		a.dec[l], a.tile[l], a.write[l] = b.k.all["attention_"+l], b.k.all["attention_tile_"+l], b.k.all["kvwrite_"+l]
+		// 128-wide heads need more than the default 48 KiB.
+		if err := b.drv.FuncSetAttribute(a.tile[l].fn, cuda.FuncAttrMaxDynamicSharedMB, atSmem(atMaxD, atMaxD)); err != nil {
+			return fmt.Errorf("gpu: attention_tile_%s: %w", l, err)
+		}
+	}
+	a.combine = b.k.all["attention_combine"]
+	a.splitOn = os.Getenv("ROCMFORGE_GPU_ATT_SPLIT") != "0"
+	var err error
+	if a.part, err = b.alloc(int64(attPartials) * int64(attNV*b.warp+2) * 4); err != nil {
+		return fmt.Errorf("gpu: attention split-K scratch: %w", err)
+	}
+	return nil
+}
+
+// freeAttention releases the split-K scratch.
+func (b *Backend) freeAttention() {
+	if b.att.part != 0 {
+		b.drv.MemFree(b.att.part)
+		b.att.part = 0
+	}
+}
+
+// attSplits is how many key splits a decode grid of rows × heads blocks
+// gets when its longest context is keys positions (1: no split).
+func (b *Backend) attSplits(rows, heads, keys int) int {
+	blocks := rows * heads
+	target := attSplitBlocksPerSM * b.sms
+	if !b.att.splitOn || b.att.part == 0 || 2*blocks > target {
+		return 1
+	}
+	n := min((target+blocks-1)/blocks, keys/attSplitMinKeys, attPartials/blocks, attMaxSplits)
+	return max(n, 1)
+}
+
+// kvBufs returns a pool's device buffers (CheckKVPool has passed).
+func (b *Backend) kvBufs(op string, pool compute.KVPool) (k, v *devBuf, err error) {
+	if k, err = b.buf(op, "pool K", pool.K); err != nil {
+		return nil, nil, err
+	}
+	if v, err = b.buf(op, "pool V", pool.V); err != nil {
+		return nil, nil, err
+	}
+	return k, v, nil
+}
+
+// The tiled prompt kernel (attention_tile_<type>): AT_WARPS, AT_RPW, AT_QT,
 // AT_KT and AT_MAXD in attention.cu, and the smallest batch that uses it
 // (ROCMFORGE_GPU_ATT_TILE=0 turns it off, for A/B timing).
 const (
@@ -41,17 +130,14 @@ func (b *Backend) attTiled(n int, p compute.AttnParams) bool {
 }
 
 // KVWrite implements compute.Backend: row i of k and v goes to row
-// slots[i] of the pool.
+// slots[i] of the pool, converted to its type as compute.EncodeKVRow does
+// (the same bytes).
 func (b *Backend) KVWrite(pool compute.KVPool, k, v *compute.Tensor, slots []int32) error {
 	if err := compute.CheckKVWrite(pool, k, v, slots); err != nil {
 		return err
 	}
 	const op = "kvwrite"
-	kp, err := b.f32Buf(op, "pool K", pool.K)
-	if err != nil {
-		return err
-	}
-	vp, err := b.f32Buf(op, "pool V", pool.V)
+	kp, vp, err := b.kvBufs(op, pool)
 	if err != nil {
 		return err
 	}
@@ -77,12 +163,19 @@ func (b *Backend) KVWrite(pool compute.KVPool, k, v *compute.Tensor, slots []int
 	if err := b.stagePut(true, slots); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	b.args.reset().ptr(kp.ptr).ptr(vp.ptr).ptr(kb.ptr).ptr(vb.ptr).ptr(b.stage.ptrs[0]).i32(k.Cols()).i32(v.Cols())
-	return b.launch(b.k.kvwrite, cuda.Dim3{X: uint32(n)}, cuda.Dim3{X: uint32(b.rowThreads(max(k.Cols(), v.Cols())))}, 0)
+	b.args.reset().ptr(kp.ptr).ptr(kp.aux).ptr(vp.ptr).ptr(vp.aux).ptr(kb.ptr).ptr(vb.ptr).ptr(b.stage.ptrs[0]).
+		i32(k.Cols()).i32(v.Cols())
+	work := max(k.Cols(), v.Cols())
+	if kp.layout == "q8_0s" {
+		work /= 32 // a thread per block
+	}
+	return b.launch(b.att.write[kp.layout], cuda.Dim3{X: uint32(n)}, cuda.Dim3{X: uint32(b.rowThreads(work))}, 0)
 }
 
 // Attention implements compute.Backend: paged attention, one block per
-// (query row, head), keys read through each sequence's block table.
+// (query row, head), keys read through each sequence's block table, from a
+// pool of any KV type; a small decode grid with long contexts is split
+// over the keys (attSplits).
 func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []int32, seqs []compute.SeqAttn, p compute.AttnParams) error {
 	if err := compute.CheckAttention(out, q, pool, pos, seqs, p); err != nil {
 		return err
@@ -99,11 +192,7 @@ func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []i
 	if ob == qb {
 		return fmt.Errorf("%s: out %s and q %s share storage", op, out, q)
 	}
-	kp, err := b.f32Buf(op, "pool K", pool.K)
-	if err != nil {
-		return err
-	}
-	vp, err := b.f32Buf(op, "pool V", pool.V)
+	kp, vp, err := b.kvBufs(op, pool)
 	if err != nil {
 		return err
 	}
@@ -129,23 +218,49 @@ func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []i
 	if p.Causal {
 		causal = 1
 	}
-	b.args.reset().ptr(ob.ptr).ptr(qb.ptr).ptr(kp.ptr).ptr(vp.ptr).ptr(sp[0]).ptr(sp[1]).ptr(sp[2]).ptr(sp[3]).
+	b.args.reset().ptr(ob.ptr).ptr(qb.ptr).ptr(kp.ptr).ptr(kp.aux).ptr(vp.ptr).ptr(vp.aux).
+		ptr(sp[0]).ptr(sp[1]).ptr(sp[2]).ptr(sp[3]).
 		i32(p.NHead).i32(p.NKVHead).i32(p.HeadDim).i32(p.HeadDimV).i32(pool.BlockSize).f32(p.Scale).
 		i32(causal).i32(p.Window).f32(p.Softcap)
 	if b.attTiled(n, p) {
 		b.args.i32(n)
 		grid := cuda.Dim3{X: uint32((n + atQT - 1) / atQT), Y: uint32(p.NHead)}
-		return b.launch(b.k.attentionTile, grid, cuda.Dim3{X: atWarps * 32}, atSmem(p.HeadDim, p.HeadDimV))
+		return b.launch(b.att.tile[kp.layout], grid, cuda.Dim3{X: atWarps * 32}, atSmem(p.HeadDim, p.HeadDimV))
 	}
+	// The split depends on the keys the staged block tables can hold, not
+	// on this step's contexts: a graph step is replayed until a context
+	// outgrows its tables (stageAttention), and its grid is fixed.
+	keys := 0
+	for _, s := range seqs {
+		keys = max(keys, s.CtxLen)
+	}
+	if b.mode != modeEager {
+		used, r := (keys+pool.BlockSize-1)/pool.BlockSize, 16
+		for r < used {
+			r *= 2
+		}
+		keys = r * pool.BlockSize
+	}
+	splits := b.attSplits(n, p.NHead, keys)
 	// Decode has few (row, head) blocks, each walking its context in one
 	// dependent chain of loads per warp: give them more warps, up to 16,
 	// until the grid holds about 16 warps per multiprocessor.
 	warps := attWarps
-	for warps < b.attMaxWarps && n*p.NHead*warps < 16*b.sms {
+	for warps < b.attMaxWarps && n*p.NHead*splits*warps < 16*b.sms {
 		warps *= 2
 	}
 	smem := 4 * (p.HeadDim + warps*(p.HeadDimV+2))
-	return b.launch(b.k.attention, cuda.Dim3{X: uint32(n), Y: uint32(p.NHead)}, cuda.Dim3{X: uint32(warps * b.warp)}, smem)
+	grid := cuda.Dim3{X: uint32(n), Y: uint32(p.NHead), Z: uint32(splits)}
+	if splits == 1 {
+		b.args.ptr(0)
+		return b.launch(b.att.dec[kp.layout], grid, cuda.Dim3{X: uint32(warps * b.warp)}, smem)
+	}
+	b.args.ptr(b.att.part)
+	if err := b.launch(b.att.dec[kp.layout], grid, cuda.Dim3{X: uint32(warps * b.warp)}, smem); err != nil {
+		return err
+	}
+	b.args.reset().ptr(ob.ptr).ptr(b.att.part).i32(p.NHead).i32(p.HeadDimV).i32(splits)
+	return b.launch(b.att.combine, cuda.Dim3{X: uint32(n), Y: uint32(p.NHead)}, cuda.Dim3{X: uint32(min(b.rowThreads(p.HeadDimV), 256))}, 0)
 }
 
 // stageAttention stages the attention descriptors: pos [n], rowSeq [n] (the

@@ -62,6 +62,7 @@ type core struct {
 	stage stager
 	blas  blasState // the cuBLAS path for large batches (blas.go)
 	ints  []int32   // host scratch for batch descriptors (attention)
+	att   attState  // attention kernels by pool type, split-K scratch (attention.go)
 
 	// syncEachOp makes every op wait for its kernels, so an asynchronous
 	// fault is reported by the op that caused it (tests turn it on).
@@ -234,6 +235,7 @@ func (b *Backend) Close() error {
 // release frees what newBackend made; the context must be current.
 func (b *Backend) release() {
 	b.freeBLAS()
+	b.freeAttention()
 	b.stage.free(b.drv)
 	for _, m := range b.modules {
 		b.drv.ModuleUnload(m)
@@ -288,8 +290,8 @@ type kernels struct {
 	all map[string]kernel
 
 	add, scale, softcap, swiglu, geglu, gelu, addbias, copyCols kernel
-	softmax, rmsnorm, layernorm, rope, attention, kvwrite       kernel
-	addRMSNorm, attentionTile                                   kernel
+	softmax, rmsnorm, layernorm, rope                           kernel
+	addRMSNorm                                                  kernel
 }
 
 func (b *Backend) loadKernels(images map[string][]byte) error {
@@ -320,15 +322,11 @@ func (b *Backend) loadKernels(images map[string][]byte) error {
 	k.swiglu, k.geglu, k.gelu = get("swiglu_f32"), get("geglu_f32"), get("gelu_f32")
 	k.addbias, k.copyCols, k.softmax = get("addbias_f32"), get("copy_cols_f32"), get("softmax_f32")
 	k.rmsnorm, k.layernorm, k.rope = get("rmsnorm_f32"), get("layernorm_f32"), get("rope_f32")
-	k.attention, k.kvwrite = get("attention_f32"), get("kvwrite_f32")
 	k.addRMSNorm = get("add_rmsnorm_f32")
-	k.attentionTile = get("attention_tile_f32")
-	// The tiled attention kernel needs more than the default 48 KiB of
-	// dynamic shared memory for 128-wide heads.
-	if err := b.drv.FuncSetAttribute(k.attentionTile.fn, cuda.FuncAttrMaxDynamicSharedMB, atSmem(atMaxD, atMaxD)); err != nil {
-		return fmt.Errorf("gpu: attention_tile_f32: %w", err)
+	for _, name := range attentionKernelNames() {
+		get(name)
 	}
-	return nil
+	return b.loadAttention() // attention.go
 }
 
 // layoutNames are the kernel-name suffixes of each weight type's device
@@ -357,7 +355,7 @@ func kernelNames(prog string) []string {
 	case "rope.cu":
 		names = []string{"rope_f32"}
 	case "attention.cu":
-		names = []string{"attention_f32", "attention_tile_f32", "kvwrite_f32"}
+		names = attentionKernelNames()
 	case "embedding.cu":
 		for _, l := range layoutNames {
 			names = append(names, "embedding_"+l)
@@ -372,6 +370,8 @@ func kernelNames(prog string) []string {
 				names = append(names, "tohalf_"+l)
 			}
 		}
+	case "mma.cu":
+		names = mmaKernelNames()
 	case "matmul.cu":
 		for _, l := range layoutNames {
 			names = append(names, "gemm_"+l, "matvec_gen_"+l+"_1", "matvec_gen_"+l+"_8")

@@ -83,8 +83,15 @@ func (b *Backend) NewTensor(name string, t ggml.Type, shape ...int) (*compute.Te
 		}
 	}
 	buf := &devBuf{owner: b.core, ptr: p, bytes: bytes, typ: t, layout: layoutNames[t]}
-	if t == ggml.F32 {
+	switch t {
+	case ggml.F32:
 		buf.f32 = p
+	case ggml.Q4_0, ggml.Q8_0: // split layout, as Upload stores them: quants, then the f16 scales
+		bs, qb := int64(18), int64(16)
+		if t == ggml.Q8_0 {
+			bs, qb = 34, 32
+		}
+		buf.aux = p + cuda.DevicePtr(bytes/bs*qb)
 	}
 	return &compute.Tensor{Name: name, Type: t, Shape: slices.Clone(shape), Dev: buf}, nil
 }

@@ -6,7 +6,39 @@
 // running (max, sum, weighted V) per warp (online softmax); the warps'
 // partial results are merged at the end. GQA reads the shared KV head in
 // place. Float arithmetic.
+//
+// KV pools are F32, F16 or Q8_0 (compute.KVType), templated on the type id
+// of quant.h. Element e of a pool (row-major, e = slot*cols + col) is
+// K[e] for F32, the half K[e] for F16, and for Q8_0, stored split like the
+// Q8_0 weights (layout q8_0s), the quant byte K[e] times the f16 scale
+// aux[e/32]: exact, as compute.KVRow. The write converts rows as
+// compute.EncodeKVRow (F16 to nearest even, ggml's Q8_0 quantizer).
 #include "common.h"
+#include "quant.h"
+
+// kv_at is element e of a pool of type T.
+template <int T>
+__device__ __forceinline__ float kv_at(const void* __restrict__ base, const u8* __restrict__ aux, i64 e) {
+    if (T == T_F32) return ((const float*)base)[e];
+    if (T == T_F16) return half_to_float(((const u16*)base)[e]);
+    return (float)((const i8*)base)[e] * half_to_float(((const u16*)aux)[e >> 5]);
+}
+
+// kv_at4 is elements e..e+3 (e a multiple of 4) of a pool of type T, in
+// one 16-, 8- or 4-byte load (plus the Q8_0 scale, shared by the four).
+template <int T>
+__device__ __forceinline__ float4 kv_at4(const void* __restrict__ base, const u8* __restrict__ aux, i64 e) {
+    if (T == T_F32) return *(const float4*)((const float*)base + e);
+    if (T == T_F16) {
+        const uint2 u = *(const uint2*)((const u16*)base + e);
+        return make_float4(half_to_float((u16)(u.x & 0xffffu)), half_to_float((u16)(u.x >> 16)),
+                           half_to_float((u16)(u.y & 0xffffu)), half_to_float((u16)(u.y >> 16)));
+    }
+    const int u = *(const int*)((const i8*)base + e);
+    const float d = half_to_float(((const u16*)aux)[e >> 5]);
+    return make_float4((float)(i8)(u & 0xff) * d, (float)(i8)((u >> 8) & 0xff) * d, (float)(i8)((u >> 16) & 0xff) * d,
+                       (float)(i8)(u >> 24) * d);
+}
 
 // Per-lane V accumulators: head_dim_v <= ATT_NV * WARP_SIZE.
 #define ATT_NV 16
@@ -14,19 +46,32 @@
 // rowSeq[i]: the sequence owning query row i, or -1 (row gets zeros).
 // seqInfo[2s], seqInfo[2s+1]: CtxLen and the offset of the sequence's block
 // table in blocks. Dynamic shared memory: (hd + warps*(hdv+2)) floats.
-extern "C" __global__ void attention_f32(float* __restrict__ out, const float* __restrict__ q,
-                                         const float* __restrict__ K, const float* __restrict__ V,
-                                         const int* __restrict__ pos, const int* __restrict__ rowSeq,
-                                         const int* __restrict__ seqInfo, const int* __restrict__ blocks, int nHead,
-                                         int nKV, int hd, int hdv, int bs, float scale, int causal, int window,
-                                         float softcap) {
+//
+// Split-K (gridDim.z > 1, part non-null): block z takes the z-th of
+// gridDim.z equal runs of the row's visible keys and writes its partial
+// result, (max, sum, unnormalised weighted V) relative to its own max, to
+// part[((i*nHead + h)*gridDim.z + z)*(hdv+2)]; attention_combine merges
+// them. A block with no visible key writes max -inf.
+template <int T>
+__device__ void attention_dec(float* __restrict__ out, const float* __restrict__ q, const void* __restrict__ K,
+                              const u8* __restrict__ Kaux, const void* __restrict__ V, const u8* __restrict__ Vaux,
+                              const int* __restrict__ pos, const int* __restrict__ rowSeq,
+                              const int* __restrict__ seqInfo, const int* __restrict__ blocks, int nHead, int nKV,
+                              int hd, int hdv, int bs, float scale, int causal, int window, float softcap,
+                              float* __restrict__ part) {
     extern __shared__ float smem[];
     const int i = blockIdx.x, h = blockIdx.y;
     const int warps = blockDim.x / WARP_SIZE, warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
+    const bool split = part != nullptr;
     float* oh = out + ((i64)i * nHead + h) * hdv;
+    float* ph = split ? part + (((i64)i * nHead + h) * gridDim.z + blockIdx.z) * (hdv + 2) : nullptr;
     const int s = rowSeq[i];
     if (s < 0) {
-        for (int d = threadIdx.x; d < hdv; d += blockDim.x) oh[d] = 0.0f;
+        if (split) {
+            for (int d = threadIdx.x; d < hdv + 2; d += blockDim.x) ph[d] = d == 0 ? -RF_INF : 0.0f;
+        } else {
+            for (int d = threadIdx.x; d < hdv; d += blockDim.x) oh[d] = 0.0f;
+        }
         return;
     }
     const int ctx = seqInfo[2 * s];
@@ -36,6 +81,12 @@ extern "C" __global__ void attention_f32(float* __restrict__ out, const float* _
     int lo = 0, hi = ctx - 1;
     if (causal) hi = min(hi, qp);
     if (window > 0) lo = max(lo, qp - window + 1);
+    if (split && lo <= hi) {
+        const int chunk = (hi - lo + gridDim.z) / gridDim.z;  // ceil(keys / splits)
+        const int zlo = lo + (int)blockIdx.z * chunk;
+        hi = min(hi, zlo + chunk - 1);
+        lo = zlo;
+    }
 
     float* sq = smem;              // [hd]
     float* sm = sq + hd;           // [warps] running max
@@ -51,20 +102,20 @@ extern "C" __global__ void attention_f32(float* __restrict__ out, const float* _
     for (int r = 0; r < ATT_NV; r++) acc[r] = 0.0f;
     for (int j = lo + warp; j <= hi; j += warps) {
         const i64 slot = (i64)bt[j / bs] * bs + j % bs;
-        const float* kp = K + slot * kStride + (i64)kvh * hd;
+        const i64 kb = slot * kStride + (i64)kvh * hd;
         float dot = 0.0f;
-        for (int d = lane; d < hd; d += WARP_SIZE) dot += sq[d] * kp[d];
+        for (int d = lane; d < hd; d += WARP_SIZE) dot += sq[d] * kv_at<T>(K, Kaux, kb + d);
         dot = warp_sum(dot);
         float sc = scale * dot;
         if (softcap > 0.0f) sc = softcap * tanhf(sc / softcap);
         const float mn = fmaxf(m, sc);
         const float corr = expf(m - mn), p = expf(sc - mn);
         l = l * corr + p;
-        const float* vp = V + slot * vStride + (i64)kvh * hdv;
+        const i64 vb = slot * vStride + (i64)kvh * hdv;
 #pragma unroll
         for (int r = 0; r < ATT_NV; r++) {
             const int d = lane + r * WARP_SIZE;
-            if (d < hdv) acc[r] = acc[r] * corr + p * vp[d];
+            if (d < hdv) acc[r] = acc[r] * corr + p * kv_at<T>(V, Vaux, vb + d);
         }
         m = mn;
     }
@@ -80,29 +131,99 @@ extern "C" __global__ void attention_f32(float* __restrict__ out, const float* _
     __syncthreads();
     float M = -RF_INF;
     for (int w = 0; w < warps; w++) M = fmaxf(M, sm[w]);
-    if (M == -RF_INF) {  // every key masked
-        for (int d = threadIdx.x; d < hdv; d += blockDim.x) oh[d] = 0.0f;
+    if (M == -RF_INF) {  // every key masked (or none in this split)
+        if (split) {
+            for (int d = threadIdx.x; d < hdv + 2; d += blockDim.x) ph[d] = d == 0 ? -RF_INF : 0.0f;
+        } else {
+            for (int d = threadIdx.x; d < hdv; d += blockDim.x) oh[d] = 0.0f;
+        }
         return;
     }
     float L = 0.0f;
     for (int w = 0; w < warps; w++) L += sl[w] * expf(sm[w] - M);
+    if (split && threadIdx.x == 0) {
+        ph[0] = M;
+        ph[1] = L;
+    }
     for (int d = threadIdx.x; d < hdv; d += blockDim.x) {
         float o = 0.0f;
         for (int w = 0; w < warps; w++) o += sacc[w * hdv + d] * expf(sm[w] - M);
+        if (split) {
+            ph[2 + d] = o;
+        } else {
+            oh[d] = o / L;
+        }
+    }
+}
+
+// attention_combine merges the nSplit partial results of each (row, head)
+// (grid: rows × heads): out = Σ_z acc_z·e^(m_z−M) / Σ_z l_z·e^(m_z−M),
+// M = max_z m_z; zeros when every part saw no key.
+extern "C" __global__ void attention_combine(float* __restrict__ out, const float* __restrict__ part, int nHead,
+                                             int hdv, int nSplit) {
+    const int i = blockIdx.x, h = blockIdx.y;
+    const float* ph = part + ((i64)i * nHead + h) * nSplit * (hdv + 2);
+    float* oh = out + ((i64)i * nHead + h) * hdv;
+    float M = -RF_INF;
+    for (int z = 0; z < nSplit; z++) M = fmaxf(M, ph[z * (hdv + 2)]);
+    if (M == -RF_INF) {
+        for (int d = threadIdx.x; d < hdv; d += blockDim.x) oh[d] = 0.0f;
+        return;
+    }
+    float L = 0.0f;
+    for (int z = 0; z < nSplit; z++) {
+        const float mz = ph[z * (hdv + 2)];
+        if (mz != -RF_INF) L += ph[z * (hdv + 2) + 1] * expf(mz - M);
+    }
+    for (int d = threadIdx.x; d < hdv; d += blockDim.x) {
+        float o = 0.0f;
+        for (int z = 0; z < nSplit; z++) {
+            const float mz = ph[z * (hdv + 2)];
+            if (mz != -RF_INF) o += ph[z * (hdv + 2) + 2 + d] * expf(mz - M);
+        }
         oh[d] = o / L;
     }
 }
 
-// kvwrite_f32: row r of k and v goes to row slots[r] of the pools.
-extern "C" __global__ void kvwrite_f32(float* __restrict__ K, float* __restrict__ V, const float* __restrict__ k,
-                                       const float* __restrict__ v, const int* __restrict__ slots, int kc, int vc) {
-    const int r = blockIdx.x;
-    const i64 s = slots[r];
-    for (int c = threadIdx.x; c < kc; c += blockDim.x) K[s * kc + c] = k[(i64)r * kc + c];
-    for (int c = threadIdx.x; c < vc; c += blockDim.x) V[s * vc + c] = v[(i64)r * vc + c];
+// kvwrite: row r of k and v goes to row slots[r] of the pools, converted
+// to the pool type (one thread per element; for Q8_0 one thread per
+// 32-element block, ggml's quantize_row_q8_0_ref: d = amax/127, q =
+// roundf(x/d) with id = 1/d, d stored as f16). Kaux/Vaux: the Q8_0 scales.
+template <int T>
+__device__ void kvwrite_row(void* __restrict__ P, u8* __restrict__ aux, const float* __restrict__ x, i64 s, int c) {
+    if (T == T_Q8_0S) {
+        for (int b = threadIdx.x; b < c / 32; b += blockDim.x) {
+            const float* xb = x + b * 32;
+            float amax = 0.0f;
+            for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xb[j]));
+            const float d = amax / 127.0f;
+            const float id = d != 0.0f ? 1.0f / d : 0.0f;
+            i8* qb = (i8*)P + s * c + b * 32;
+            for (int j = 0; j < 32; j++) qb[j] = (i8)roundf(__fmul_rn(xb[j], id));
+            ((u16*)aux)[(s * c) / 32 + b] = float_to_half(d);
+        }
+    } else {
+        for (int e = threadIdx.x; e < c; e += blockDim.x) {
+            if (T == T_F32) {
+                ((float*)P)[s * c + e] = x[e];
+            } else {
+                ((u16*)P)[s * c + e] = float_to_half(x[e]);
+            }
+        }
+    }
 }
 
-// attention_tile_f32: the same attention for prompts (many query rows), one
+template <int T>
+__device__ void kvwrite(void* __restrict__ K, u8* __restrict__ Kaux, void* __restrict__ V, u8* __restrict__ Vaux,
+                        const float* __restrict__ k, const float* __restrict__ v, const int* __restrict__ slots, int kc,
+                        int vc) {
+    const int r = blockIdx.x;
+    const i64 s = slots[r];
+    kvwrite_row<T>(K, Kaux, k + (i64)r * kc, s, kc);
+    kvwrite_row<T>(V, Vaux, v + (i64)r * vc, s, vc);
+}
+
+// attention_tile_<type>: the same attention for prompts (many query rows), one
 // block of AT_WARPS warps per (tile of AT_QT consecutive query rows, head),
 // so each K/V row is read once per tile instead of once per query row. The
 // tile's queries sit in shared memory; keys stream through it AT_KT at a
@@ -121,11 +242,12 @@ extern "C" __global__ void kvwrite_f32(float* __restrict__ K, float* __restrict_
 #define AT_MAXD 128
 #define AT_NC (AT_MAXD / 32)
 
-extern "C" __global__ void __launch_bounds__(AT_WARPS * 32)
-    attention_tile_f32(float* __restrict__ out, const float* __restrict__ q, const float* __restrict__ K,
-                       const float* __restrict__ V, const int* __restrict__ pos, const int* __restrict__ rowSeq,
-                       const int* __restrict__ seqInfo, const int* __restrict__ blocks, int nHead, int nKV, int hd,
-                       int hdv, int bs, float scale, int causal, int window, float softcap, int n) {
+template <int T>
+__device__ void attention_tile(float* __restrict__ out, const float* __restrict__ q, const void* __restrict__ K,
+                               const u8* __restrict__ Kaux, const void* __restrict__ V, const u8* __restrict__ Vaux,
+                               const int* __restrict__ pos, const int* __restrict__ rowSeq,
+                               const int* __restrict__ seqInfo, const int* __restrict__ blocks, int nHead, int nKV,
+                               int hd, int hdv, int bs, float scale, int causal, int window, float softcap, int n) {
 #if WARP_SIZE == 32
     extern __shared__ float smem[];
     const int hdp = hd + 4;
@@ -196,7 +318,7 @@ extern "C" __global__ void __launch_bounds__(AT_WARPS * 32)
                 float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
                 if (key <= khi) {
                     const i64 slot = (i64)bt[key / bs] * bs + key % bs;
-                    v = *(const float4*)(K + slot * kStride + (i64)kvh * hd + d);
+                    v = kv_at4<T>(K, Kaux, slot * kStride + (i64)kvh * hd + d);
                 }
                 *(float4*)(sk + j * hdp + d) = v;
             }
@@ -205,7 +327,7 @@ extern "C" __global__ void __launch_bounds__(AT_WARPS * 32)
                 float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
                 if (key <= khi) {
                     const i64 slot = (i64)bt[key / bs] * bs + key % bs;
-                    v = *(const float4*)(V + slot * vStride + (i64)kvh * hdv + d);
+                    v = kv_at4<T>(V, Vaux, slot * vStride + (i64)kvh * hdv + d);
                 }
                 *(float4*)(sv + j * hdv + d) = v;
             }
@@ -286,3 +408,30 @@ extern "C" __global__ void __launch_bounds__(AT_WARPS * 32)
     }
 #endif
 }
+
+// The kernels of each pool type: attention_<t> (decode, and the split-K
+// partials when launched with gridDim.z > 1 and part), attention_tile_<t>
+// and kvwrite_<t>, t the layout name of compute/gpu (f32, f16, q8_0s).
+#define ATT_KERNELS(TNAME, T)                                                                                       \
+    extern "C" __global__ void attention_##TNAME(                                                                   \
+        float* out, const float* q, const void* K, const u8* Kaux, const void* V, const u8* Vaux, const int* pos,   \
+        const int* rowSeq, const int* seqInfo, const int* blocks, int nHead, int nKV, int hd, int hdv, int bs,      \
+        float scale, int causal, int window, float softcap, float* part) {                                          \
+        attention_dec<T>(out, q, K, Kaux, V, Vaux, pos, rowSeq, seqInfo, blocks, nHead, nKV, hd, hdv, bs, scale,    \
+                         causal, window, softcap, part);                                                            \
+    }                                                                                                               \
+    extern "C" __global__ void __launch_bounds__(AT_WARPS * 32) attention_tile_##TNAME(                             \
+        float* out, const float* q, const void* K, const u8* Kaux, const void* V, const u8* Vaux, const int* pos,   \
+        const int* rowSeq, const int* seqInfo, const int* blocks, int nHead, int nKV, int hd, int hdv, int bs,      \
+        float scale, int causal, int window, float softcap, int n) {                                                \
+        attention_tile<T>(out, q, K, Kaux, V, Vaux, pos, rowSeq, seqInfo, blocks, nHead, nKV, hd, hdv, bs, scale,   \
+                          causal, window, softcap, n);                                                              \
+    }                                                                                                               \
+    extern "C" __global__ void kvwrite_##TNAME(void* K, u8* Kaux, void* V, u8* Vaux, const float* k,                 \
+                                               const float* v, const int* slots, int kc, int vc) {                  \
+        kvwrite<T>(K, Kaux, V, Vaux, k, v, slots, kc, vc);                                                          \
+    }
+
+ATT_KERNELS(f32, T_F32)
+ATT_KERNELS(f16, T_F16)
+ATT_KERNELS(q8_0s, T_Q8_0S)

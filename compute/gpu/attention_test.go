@@ -1,0 +1,317 @@
+package gpu
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/rocmforge/rocmforge/compute"
+	"github.com/rocmforge/rocmforge/ggml"
+)
+
+// attnSetup is one attention problem on both backends: a pool of some KV
+// type filled through each backend's KVWrite from the same F32 rows,
+// sequences with shuffled block tables, positions, queries.
+type attnSetup struct {
+	p      compute.AttnParams
+	gpool  compute.KVPool
+	rpool  compute.KVPool
+	seqs   []compute.SeqAttn
+	pos    []int32
+	q      pair
+	n      int
+	slotsN int
+}
+
+// newAttnSetup writes the whole context of every sequence (query rows,
+// context length) through KVWrite, into blocks taken in shuffled order
+// with a few spare ones; n = the query rows plus two rows no sequence
+// covers (zeros).
+func newAttnSetup(t *testing.T, b *Backend, rng *rand.Rand, p compute.AttnParams, typ ggml.Type, bs int, spec [][2]int) *attnSetup {
+	t.Helper()
+	ref := compute.NewReference()
+	total := 0
+	for _, s := range spec {
+		total += (s[1] + bs - 1) / bs
+	}
+	nBlocks := total + 3
+	perm := rng.Perm(nBlocks)
+	slotsN := nBlocks * bs
+	kc, vc := p.NKVHead*p.HeadDim, p.NKVHead*p.HeadDimV
+	a := &attnSetup{p: p, slotsN: slotsN}
+	newPool := func(name string, cols int) pair {
+		g, err := b.NewTensor(name, typ, slotsN, cols)
+		must(t, "new pool", err)
+		t.Cleanup(func() { b.Free(g) })
+		r, err := ref.NewTensor(name, typ, slotsN, cols)
+		must(t, "new pool", err)
+		return pair{g, r}
+	}
+	pk, pv := newPool("K", kc), newPool("V", vc)
+	a.gpool = compute.KVPool{K: pk.g, V: pv.g, BlockSize: bs}
+	a.rpool = compute.KVPool{K: pk.r, V: pv.r, BlockSize: bs}
+	var slots []int32
+	rows, used := 0, 0
+	for _, s := range spec {
+		nb := (s[1] + bs - 1) / bs
+		blocks := make([]int32, nb)
+		for i := range blocks {
+			blocks[i] = int32(perm[used+i])
+		}
+		used += nb
+		// The query rows are the last s[0] positions of the context.
+		a.seqs = append(a.seqs, compute.SeqAttn{QStart: rows, QLen: s[0], CtxLen: s[1], Blocks: blocks})
+		for j := 0; j < s[1]; j++ {
+			slots = append(slots, blocks[j/bs]*int32(bs)+int32(j%bs))
+		}
+		for j := s[1] - s[0]; j < s[1]; j++ {
+			a.pos = append(a.pos, int32(j))
+		}
+		rows += s[0]
+	}
+	a.n = rows + 2
+	a.pos = append(a.pos, 0, 0)
+	k := f32Pair(t, b, "k", randVec(rng, len(slots)*kc, 1.5), len(slots), kc)
+	v := f32Pair(t, b, "v", randVec(rng, len(slots)*vc, 1), len(slots), vc)
+	must(t, "kvwrite", b.KVWrite(a.gpool, k.g, v.g, slots))
+	must(t, "kvwrite", ref.KVWrite(a.rpool, k.r, v.r, slots))
+	a.q = f32Pair(t, b, "q", randVec(rng, a.n*p.NHead*p.HeadDim, 1), a.n, p.NHead*p.HeadDim)
+	return a
+}
+
+// checkPoolExact reads every slot of the GPU pool back through Embedding
+// (which dequantizes exactly) and requires the reference pool's values bit
+// for bit: the GPU's KVWrite must store EncodeKVRow's bytes.
+func (a *attnSetup) checkPoolExact(t *testing.T, b *Backend, what string) {
+	t.Helper()
+	ref := compute.NewReference()
+	ids := make([]int32, a.slotsN)
+	for i := range ids {
+		ids[i] = int32(i)
+	}
+	for _, x := range []struct {
+		role string
+		g, r *compute.Tensor
+	}{{"K", a.gpool.K, a.rpool.K}, {"V", a.gpool.V, a.rpool.V}} {
+		out := poisonedPair(t, b, "rows", a.slotsN, x.g.Cols())
+		must(t, "embedding", b.Embedding(out.g, x.g, ids))
+		must(t, "embedding", ref.Embedding(out.r, x.r, ids))
+		got := read(t, b, out.g)
+		for i, w := range out.r.F32 {
+			if math.Float32bits(got[i]) != math.Float32bits(w) {
+				t.Fatalf("%s: pool %s slot %d col %d holds %v, reference %v", what, x.role, i/x.g.Cols(), i%x.g.Cols(), got[i], w)
+			}
+		}
+	}
+}
+
+// run compares the GPU's Attention with the reference's over the same
+// pool contents (f32Tol: the GPU accumulates in float32).
+func (a *attnSetup) run(t *testing.T, b *Backend, what string) {
+	t.Helper()
+	out := poisonedPair(t, b, "out", a.n, a.p.NHead*a.p.HeadDimV)
+	must(t, what, b.Attention(out.g, a.q.g, a.gpool, a.pos, a.seqs, a.p))
+	must(t, what, compute.NewReference().Attention(out.r, a.q.r, a.rpool, a.pos, a.seqs, a.p))
+	check(t, b, what, out, f32Tol)
+}
+
+// TestAttentionKVTypes runs decode and prompt (tiled) attention over F32,
+// F16 and Q8_0 pools: the GPU's KVWrite stores exactly the reference's
+// values (F16 rounding, ggml's Q8_0 quantizer), and attention over them
+// matches the reference within f32Tol. Shapes: GQA, MQA with window and
+// softcap, non-causal, head dims that start Q8_0 blocks mid-head (40),
+// sequences whose cached part ends mid-block.
+func TestAttentionKVTypes(t *testing.T) {
+	b := testBackend(t)
+	rng := newRNG(t)
+	for _, tc := range []struct {
+		name string
+		p    compute.AttnParams
+		bs   int
+		seqs [][2]int
+	}{
+		{"gqa decode", compute.AttnParams{NHead: 8, NKVHead: 2, HeadDim: 64, HeadDimV: 64, Causal: true}, 16, [][2]int{{1, 1}, {1, 23}, {2, 301}}},
+		{"mha heads across q8 blocks", compute.AttnParams{NHead: 4, NKVHead: 4, HeadDim: 40, HeadDimV: 40, Causal: true}, 5, [][2]int{{5, 37}, {1, 100}}},
+		{"mqa window softcap", compute.AttnParams{NHead: 3, NKVHead: 1, HeadDim: 128, HeadDimV: 96, Causal: true, Window: 7, Softcap: 30}, 8, [][2]int{{9, 9}, {3, 50}}},
+		{"non-causal", compute.AttnParams{NHead: 2, NKVHead: 1, HeadDim: 32, HeadDimV: 64}, 4, [][2]int{{6, 13}}},
+		{"prefill gqa", compute.AttnParams{NHead: 4, NKVHead: 2, HeadDim: 64, HeadDimV: 64, Causal: true}, 16, [][2]int{{70, 70}, {45, 100}, {1, 30}}},
+		{"prefill window softcap", compute.AttnParams{NHead: 2, NKVHead: 1, HeadDim: 128, HeadDimV: 128, Causal: true, Window: 20, Softcap: 30}, 8, [][2]int{{80, 80}}},
+		{"prefill heads across q8 blocks", compute.AttnParams{NHead: 4, NKVHead: 4, HeadDim: 40, HeadDimV: 40, Causal: true}, 7, [][2]int{{66, 79}}},
+	} {
+		for _, typ := range []ggml.Type{ggml.F32, ggml.F16, ggml.Q8_0} {
+			p := tc.p
+			p.Scale = float32(1 / math.Sqrt(float64(p.HeadDim)))
+			what := fmt.Sprintf("%s/%s", tc.name, typ)
+			a := newAttnSetup(t, b, rng, p, typ, tc.bs, tc.seqs)
+			a.checkPoolExact(t, b, what)
+			a.run(t, b, what)
+		}
+	}
+}
+
+// TestAttentionSplitK compares split-K decode attention with the
+// reference at contexts 1, 17, 300 and 2049 (GQA, one and three decode
+// rows), for every pool type, and checks that the long contexts do split
+// and that turning the split off gives the same results within f32Tol.
+func TestAttentionSplitK(t *testing.T) {
+	b := testBackend(t)
+	defer func(on bool) { b.att.splitOn = on }(b.att.splitOn)
+	rng := newRNG(t)
+	p := compute.AttnParams{NHead: 8, NKVHead: 2, HeadDim: 64, HeadDimV: 64, Causal: true, Scale: 0.125}
+	for _, ctx := range []int{1, 17, 300, 2049} {
+		for _, rows := range []int{1, 3} {
+			for _, typ := range []ggml.Type{ggml.F32, ggml.F16, ggml.Q8_0} {
+				spec := make([][2]int, rows)
+				for i := range spec {
+					spec[i] = [2]int{1, max(1, ctx-7*i)}
+				}
+				a := newAttnSetup(t, b, rng, p, typ, 16, spec)
+				for _, on := range []bool{true, false} {
+					b.att.splitOn = on
+					splits := b.attSplits(a.n, p.NHead, ctx)
+					if on && ctx >= 300 && splits < 2 {
+						t.Errorf("ctx %d, %d rows: %d split(s), want several", ctx, a.n, splits)
+					}
+					a.run(t, b, fmt.Sprintf("ctx %d rows %d %s split=%v (%d)", ctx, rows, typ, on, splits))
+				}
+			}
+		}
+	}
+	// A window shorter than a split: most splits see no key.
+	b.att.splitOn = true
+	pw := p
+	pw.Window = 5
+	a := newAttnSetup(t, b, rng, pw, ggml.Q8_0, 16, [][2]int{{1, 2049}})
+	a.run(t, b, "window 5 at ctx 2049")
+}
+
+// TestKVPoolErrors: pools the GPU cannot use are refused with the
+// reference's messages, not launched.
+func TestKVPoolErrors(t *testing.T) {
+	b := testBackend(t)
+	k, err := b.NewTensor("k", ggml.F16, 16, 64)
+	must(t, "new", err)
+	defer b.Free(k)
+	v, err := b.NewTensor("v", ggml.Q8_0, 16, 64)
+	must(t, "new", err)
+	defer b.Free(v)
+	rows, err := b.NewTensor("rows", ggml.F32, 1, 64)
+	must(t, "new", err)
+	defer b.Free(rows)
+	err = b.KVWrite(compute.KVPool{K: k, V: v, BlockSize: 4}, rows, rows, []int32{0})
+	if err == nil || !strings.Contains(err.Error(), "kvwrite") || !strings.Contains(err.Error(), "same type") {
+		t.Errorf("mixed pool: error %v", err)
+	}
+}
+
+// BenchmarkAttentionDecode is one decode row's attention (one layer) in the
+// TinyLlama (32 query heads, 4 KV heads of 64) and 7B (32 heads of 128)
+// shapes at contexts 128, 1024 and 4096, over F32, F16 and Q8_0 pools, with
+// split-K on and off. Enough pools (layers) rotate to exceed the L2 cache
+// (as a model's layers do), and the calls replay from a captured graph, so
+// the figure is the kernels' time. GB/s counts the K and V bytes a call
+// must read.
+func BenchmarkAttentionDecode(bm *testing.B) {
+	b := testBackend(bm)
+	b.syncEachOp = false
+	defer func(on bool) { b.syncEachOp, b.att.splitOn = true, on }(b.att.splitOn)
+	for _, sh := range []struct {
+		name              string
+		heads, kvHeads, d int
+	}{{"tiny", 32, 4, 64}, {"7b", 32, 32, 128}} {
+		for _, ctx := range []int{128, 1024, 4096} {
+			for _, typ := range []ggml.Type{ggml.F32, ggml.F16, ggml.Q8_0} {
+				for _, split := range []bool{false, true} {
+					bm.Run(fmt.Sprintf("%s/ctx%d/%s/split=%v", sh.name, ctx, typ, split), func(bm *testing.B) {
+						b.att.splitOn = split
+						benchDecode(bm, b, sh.heads, sh.kvHeads, sh.d, ctx, typ)
+					})
+				}
+			}
+		}
+	}
+}
+
+func benchDecode(bm *testing.B, b *Backend, heads, kvHeads, d, ctx int, typ ggml.Type) {
+	const bs = 16
+	p := compute.AttnParams{NHead: heads, NKVHead: kvHeads, HeadDim: d, HeadDimV: d, Causal: true,
+		Scale: float32(1 / math.Sqrt(float64(d)))}
+	rng := rand.New(rand.NewPCG(7, 8))
+	kc := kvHeads * d
+	rowBytes, _ := typ.RowSize(int64(kc))
+	poolBytes := 2 * int(rowBytes) * ctx
+	const rotate = 160 << 20 // 3x the 50 MB L2
+	copies := min(64, max(2, (rotate+poolBytes-1)/poolBytes))
+	newT := func(t ggml.Type, rows, cols int) *compute.Tensor {
+		x, err := b.NewTensor("t", t, rows, cols)
+		if err != nil {
+			bm.Fatal(err)
+		}
+		bm.Cleanup(func() { b.Free(x) })
+		return x
+	}
+	src := newT(ggml.F32, ctx, kc)
+	if err := b.Write(src, randVec(rng, ctx*kc, 1)); err != nil {
+		bm.Fatal(err)
+	}
+	slots := make([]int32, ctx)
+	blocks := make([]int32, ctx/bs)
+	for i := range blocks {
+		blocks[i] = int32(len(blocks) - 1 - i)
+	}
+	for j := range slots {
+		slots[j] = blocks[j/bs]*bs + int32(j%bs)
+	}
+	pools := make([]compute.KVPool, copies)
+	for i := range pools {
+		pools[i] = compute.KVPool{K: newT(typ, ctx, kc), V: newT(typ, ctx, kc), BlockSize: bs}
+		if err := b.KVWrite(pools[i], src, src, slots); err != nil {
+			bm.Fatal(err)
+		}
+	}
+	q := newT(ggml.F32, 1, heads*d)
+	if err := b.Write(q, randVec(rng, heads*d, 1)); err != nil {
+		bm.Fatal(err)
+	}
+	out := newT(ggml.F32, 1, heads*d)
+	pos := []int32{int32(ctx - 1)}
+	seqs := []compute.SeqAttn{{QStart: 0, QLen: 1, CtxLen: ctx, Blocks: blocks}}
+	if err := b.sync(); err != nil {
+		bm.Fatal(err)
+	}
+	g, err := b.capture(func() error {
+		for _, pool := range pools {
+			if err := b.Attention(out, q, pool, pos, seqs, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		bm.Fatal(err)
+	}
+	defer b.destroy(g)
+	if err := b.replay(g); err != nil { // warm-up
+		bm.Fatal(err)
+	}
+	if err := b.sync(); err != nil {
+		bm.Fatal(err)
+	}
+	bm.ResetTimer()
+	for range bm.N {
+		if err := b.replay(g); err != nil {
+			bm.Fatal(err)
+		}
+	}
+	if err := b.sync(); err != nil {
+		bm.Fatal(err)
+	}
+	bm.StopTimer()
+	calls := float64(bm.N * copies)
+	sec := bm.Elapsed().Seconds()
+	bm.ReportMetric(sec/calls*1e6, "µs/call")
+	bm.ReportMetric(float64(poolBytes)*calls/sec/1e9, "GB/s")
+	bm.Logf("%d pools, %d split(s)", copies, b.attSplits(1, heads, ctx))
+}
