@@ -16,6 +16,7 @@ type Cache struct {
 	Layers    []compute.KVPool
 	NBlocks   int
 	BlockSize int
+	Type      ggml.Type // of every pool: F32, F16 or Q8_0
 
 	b compute.Backend
 	// Staging rows for CopyBlock, allocated on first use: [BlockSize, K
@@ -28,18 +29,30 @@ type Cache struct {
 // NewCache allocates an F32 cache of nBlocks blocks of blockSize slots for
 // every layer of a model with hyperparameters hp.
 func NewCache(b compute.Backend, hp HParams, nBlocks, blockSize int) (*Cache, error) {
+	return NewCacheType(b, hp, nBlocks, blockSize, ggml.F32)
+}
+
+// NewCacheType is NewCache with pools of KV type t: F32, F16 (half the
+// memory; llama.cpp's default) or Q8_0 (about 0.53× F16; the K and V widths
+// must be multiples of 32). Attention reads F16 and Q8_0 pools through
+// exact dequantization; KVWrite rounds the new rows as ggml does.
+// CacheBytesPerToken sizes a pool from a memory budget.
+func NewCacheType(b compute.Backend, hp HParams, nBlocks, blockSize int, t ggml.Type) (*Cache, error) {
 	if nBlocks <= 0 || blockSize <= 0 {
 		return nil, fmt.Errorf("model: cache of %d blocks of %d slots: both must be positive", nBlocks, blockSize)
 	}
-	c := &Cache{NBlocks: nBlocks, BlockSize: blockSize, b: b}
+	if _, err := CacheBytesPerToken(hp, t); err != nil {
+		return nil, err
+	}
+	c := &Cache{NBlocks: nBlocks, BlockSize: blockSize, Type: t, b: b}
 	slots := nBlocks * blockSize
 	for il := range hp.NLayer {
-		k, err := b.NewTensor(fmt.Sprintf("cache_k.%d", il), ggml.F32, slots, hp.KDim())
+		k, err := b.NewTensor(fmt.Sprintf("cache_k.%d", il), t, slots, hp.KDim())
 		if err != nil {
 			c.Free()
 			return nil, fmt.Errorf("model: cache layer %d: %w", il, err)
 		}
-		v, err := b.NewTensor(fmt.Sprintf("cache_v.%d", il), ggml.F32, slots, hp.VDim())
+		v, err := b.NewTensor(fmt.Sprintf("cache_v.%d", il), t, slots, hp.VDim())
 		if err != nil {
 			b.Free(k)
 			c.Free()
@@ -50,6 +63,26 @@ func NewCache(b compute.Backend, hp HParams, nBlocks, blockSize int) (*Cache, er
 	return c, nil
 }
 
+// CacheBytesPerToken is the memory one token slot takes in a cache of KV
+// type t, keys and values of every layer: 4·NLayer·(KDim+VDim) bytes for
+// F32, half that for F16, 34 bytes per 32 elements for Q8_0. A pool for a budget of B
+// bytes holds B / CacheBytesPerToken slots. The error names a type that
+// cannot be a KV type, or widths Q8_0 cannot store.
+func CacheBytesPerToken(hp HParams, t ggml.Type) (int64, error) {
+	if !compute.KVType(t) {
+		return 0, fmt.Errorf("model: KV cache type %s: want F32, F16 or Q8_0", t)
+	}
+	kr, err := t.RowSize(int64(hp.KDim()))
+	if err != nil {
+		return 0, fmt.Errorf("model: KV cache type %s: K width %d (%d heads × %d): %w", t, hp.KDim(), hp.NHeadKV, hp.HeadDimK, err)
+	}
+	vr, err := t.RowSize(int64(hp.VDim()))
+	if err != nil {
+		return 0, fmt.Errorf("model: KV cache type %s: V width %d (%d heads × %d): %w", t, hp.VDim(), hp.NHeadKV, hp.HeadDimV, err)
+	}
+	return int64(hp.NLayer) * (kr + vr), nil
+}
+
 // Slots is the number of token slots per layer (NBlocks*BlockSize).
 func (c *Cache) Slots() int { return c.NBlocks * c.BlockSize }
 
@@ -58,9 +91,14 @@ func (c *Cache) Slots() int { return c.NBlocks * c.BlockSize }
 // copy-on-write instruction from package kvcache.
 //
 // The backend contract has no row-range copy, so the rows go through a
-// staging tensor: Embedding gathers them (an F32 table row is copied
-// exactly) and KVWrite scatters them into dst's slots. That works on every
-// backend, host or device, with no host round trip.
+// staging tensor: Embedding gathers them as F32 and KVWrite scatters them
+// into dst's slots. That works on every backend, host or device, with no
+// host round trip, and every pool type copies exactly: an F16 value
+// converts to F32 and back unchanged, and a Q8_0 block dequantized (q·d)
+// and quantized again gives the same d (127·d is exact, /127 returns d) and
+// the same q, so the same bytes; the one exception, a block whose scale
+// underflowed to F16 zero (every |x| below about 4e-6), holds zeros either
+// way.
 func (c *Cache) CopyBlock(src, dst, rows int) error {
 	if src < 0 || src >= c.NBlocks || dst < 0 || dst >= c.NBlocks {
 		return fmt.Errorf("model: copy block %d to %d: blocks must be in [0, %d)", src, dst, c.NBlocks)
