@@ -160,8 +160,12 @@ func TestAttentionSplitK(t *testing.T) {
 	defer func(on bool) { b.att.splitOn = on }(b.att.splitOn)
 	rng := newRNG(t)
 	p := compute.AttnParams{NHead: 8, NKVHead: 2, HeadDim: 64, HeadDimV: 64, Causal: true, Scale: 0.125}
+	rowCounts := []int{1, 3}
+	if testing.Short() { // under compute-sanitizer
+		rowCounts = rowCounts[:1]
+	}
 	for _, ctx := range []int{1, 17, 300, 2049} {
-		for _, rows := range []int{1, 3} {
+		for _, rows := range rowCounts {
 			for _, typ := range []ggml.Type{ggml.F32, ggml.F16, ggml.Q8_0} {
 				spec := make([][2]int, rows)
 				for i := range spec {
@@ -314,4 +318,75 @@ func benchDecode(bm *testing.B, b *Backend, heads, kvHeads, d, ctx int, typ ggml
 	bm.ReportMetric(sec/calls*1e6, "µs/call")
 	bm.ReportMetric(float64(poolBytes)*calls/sec/1e9, "GB/s")
 	bm.Logf("%d pools, %d split(s)", copies, b.attSplits(1, heads, ctx))
+}
+
+// BenchmarkAttentionPrefillKV is BenchmarkAttentionPrefill's 512-token
+// prompt (tiled kernel) over F32, F16 and Q8_0 pools.
+func BenchmarkAttentionPrefillKV(bm *testing.B) {
+	b := testBackend(bm)
+	b.syncEachOp = false
+	defer func() { b.syncEachOp = true }()
+	for _, sh := range []struct {
+		name              string
+		heads, kvHeads, d int
+	}{{"7b", 32, 32, 128}, {"tiny", 32, 4, 64}} {
+		for _, typ := range []ggml.Type{ggml.F32, ggml.F16, ggml.Q8_0} {
+			bm.Run(fmt.Sprintf("%s/n512/%s", sh.name, typ), func(bm *testing.B) {
+				const n, bs = 512, 16
+				p := compute.AttnParams{NHead: sh.heads, NKVHead: sh.kvHeads, HeadDim: sh.d, HeadDimV: sh.d,
+					Causal: true, Scale: 0.1}
+				rng := rand.New(rand.NewPCG(7, 8))
+				kc := sh.kvHeads * sh.d
+				newT := func(t ggml.Type, rows, cols int) *compute.Tensor {
+					x, err := b.NewTensor("t", t, rows, cols)
+					if err != nil {
+						bm.Fatal(err)
+					}
+					bm.Cleanup(func() { b.Free(x) })
+					return x
+				}
+				fill := func(x *compute.Tensor) *compute.Tensor {
+					if err := b.Write(x, randVec(rng, x.Elems(), 1)); err != nil {
+						bm.Fatal(err)
+					}
+					return x
+				}
+				src := fill(newT(ggml.F32, n, kc))
+				pool := compute.KVPool{K: newT(typ, n, kc), V: newT(typ, n, kc), BlockSize: bs}
+				blocks := make([]int32, n/bs)
+				for i := range blocks {
+					blocks[i] = int32(len(blocks) - 1 - i)
+				}
+				pos, slots := make([]int32, n), make([]int32, n)
+				for i := range pos {
+					pos[i] = int32(i)
+					slots[i] = blocks[i/bs]*bs + int32(i%bs)
+				}
+				if err := b.KVWrite(pool, src, src, slots); err != nil {
+					bm.Fatal(err)
+				}
+				q := fill(newT(ggml.F32, n, sh.heads*sh.d))
+				out := newT(ggml.F32, n, sh.heads*sh.d)
+				seqs := []compute.SeqAttn{{QStart: 0, QLen: n, CtxLen: n, Blocks: blocks}}
+				run := func() {
+					if err := b.Attention(out, q, pool, pos, seqs, p); err != nil {
+						bm.Fatal(err)
+					}
+				}
+				run()
+				if err := b.sync(); err != nil {
+					bm.Fatal(err)
+				}
+				bm.ResetTimer()
+				for range bm.N {
+					run()
+				}
+				if err := b.sync(); err != nil {
+					bm.Fatal(err)
+				}
+				bm.StopTimer()
+				bm.ReportMetric(bm.Elapsed().Seconds()/float64(bm.N)*1e3, "ms/call")
+			})
+		}
+	}
 }
