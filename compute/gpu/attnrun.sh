@@ -36,7 +36,7 @@ fi
 if on san; then
 	for tool in memcheck racecheck; do
 		t0=$SECONDS
-		(cd compute/gpu && timeout 170 compute-sanitizer --tool $tool --error-exitcode 9 \
+		(cd compute/gpu && timeout 130 compute-sanitizer --tool $tool --error-exitcode 9 \
 			"$BIN/gpu.test" -test.short -test.count=1 -test.run 'AttentionKVTypes|AttentionSplitK|KVPoolErrors' 2>&1) > "$OUT/san-$tool.log"
 		summary "compute-sanitizer $tool rc=$? in $((SECONDS - t0)) s: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/san-$tool.log" | tail -1)"
 		grep -E '^(ok|FAIL|PASS)|Invalid|Race|hazard' "$OUT/san-$tool.log" | head -8
@@ -52,7 +52,7 @@ fi
 
 if on bench; then
 	t0=$SECONDS
-	(cd compute/gpu && timeout 200 "$BIN/gpu.test" -test.run '^$' -test.bench 'AttentionDecode|AttentionPrefillKV' -test.benchtime 100x 2>&1) > "$OUT/bench.log"
+	(cd compute/gpu && timeout 150 "$BIN/gpu.test" -test.run '^$' -test.bench 'AttentionDecode|AttentionPrefillKV' -test.benchtime 100x 2>&1) > "$OUT/bench.log"
 	summary "microbenchmarks rc=$? in $((SECONDS - t0)) s"
 	grep -E '^Benchmark' "$OUT/bench.log" | sed -E 's/^Benchmark//; s/[[:space:]]+/ /g; s/ [0-9]+ ns\/op//'
 	grep -E 'pools, ' "$OUT/bench.log" | sort | uniq -c | head -8
