@@ -88,6 +88,7 @@ type chatFormat struct {
 	id      string
 	created int64
 	g       *generation
+	fast    fastChunk
 }
 
 func (f *chatFormat) chunk(choices ...chunkChoice) *chatChunk {
@@ -106,6 +107,14 @@ func (f *chatFormat) streamToken(ev choiceEvent) any {
 		c.Logprobs = &chatLogprobs{Content: []tokenLogprob{f.logprob(ev.Token, ev.Logprob, ev.Top)}}
 	} else if ev.Text == "" {
 		return nil // text held back (a possible stop string): nothing to say yet
+	}
+	if !f.g.logprobs {
+		if tc := f.fast.get(func() any {
+			marker := "\x01"
+			return f.chunk(chunkChoice{Delta: chatDelta{Content: &marker}})
+		}); tc != nil {
+			return tc.encode(ev.index, ev.Text)
+		}
 	}
 	text := ev.Text
 	c.Delta.Content = &text

@@ -53,6 +53,7 @@ type textFormat struct {
 	created int64
 	g       *generation
 	offset  []int // per choice: the text offset of the next token (streaming logprobs)
+	fast    fastChunk
 }
 
 func (f *textFormat) body(choices ...textChoice) *textCompletion {
@@ -76,6 +77,8 @@ func (f *textFormat) streamToken(ev choiceEvent) any {
 		f.offset[ev.index] = f.addLogprob(c.Logprobs, ev.Token, ev.Logprob, ev.Top, f.offset[ev.index])
 	} else if ev.Text == "" {
 		return nil
+	} else if tc := f.fast.get(func() any { return f.body(textChoice{Text: "\x01"}) }); tc != nil {
+		return tc.encode(ev.index, ev.Text)
 	}
 	return f.body(c)
 }

@@ -106,6 +106,11 @@ func newRealServer(t testing.TB, cfg engine.Config, scfg Config) *realServer {
 	if cfg.Logger == nil {
 		cfg.Logger = discardLogger()
 	}
+	if scfg.Logger == nil {
+		scfg.Logger = discardLogger()
+	}
+	s := New(scfg)
+	cfg.OnStep = s.ObserveStep
 	eng, err := engine.New(m, tok, cfg)
 	if err != nil {
 		m.Close()
@@ -113,10 +118,6 @@ func newRealServer(t testing.TB, cfg engine.Config, scfg Config) *realServer {
 		t.Fatal(err)
 	}
 	eng.Start(context.Background())
-	if scfg.Logger == nil {
-		scfg.Logger = discardLogger()
-	}
-	s := New(scfg)
 	s.SetModel(&Model{ID: "stories260K", Engine: eng, Tokenizer: tok, Template: tmpl, ContextLength: eng.Config().CtxLen, Created: time.Now()})
 	ts := httptest.NewServer(s.Handler())
 	rs := &realServer{s: s, ts: ts, eng: eng, be: be, tok: tok, url: ts.URL + "/v1", root: ts.URL}

@@ -24,8 +24,9 @@ type run struct {
 	ctx     context.Context
 	entry   *entry
 	handles []*engine.Handle
-	events  chan choiceEvent
-	stop    chan struct{} // closed by close: the reader is gone
+	events  chan choiceEvent    // merged events of several choices
+	direct  <-chan engine.Event // the one choice's events, when there is one
+	stop    chan struct{}       // closed by close: the reader is gone
 	wg      sync.WaitGroup
 	done    []bool // per choice: its final event was read
 
@@ -67,6 +68,12 @@ func (s *Server) submit(r *http.Request, m *Model, kind string, reqs []engine.Re
 		ids[i] = h.ID
 	}
 	rn.entry = s.requests.add(in.id, kind, m, ids)
+	if len(rn.handles) == 1 {
+		// One choice (the usual case): read its events straight from the
+		// engine's channel, without a goroutine hop per token.
+		rn.direct = rn.handles[0].Events
+		return rn, nil
+	}
 	for i, h := range rn.handles {
 		rn.wg.Add(1)
 		go rn.forward(i, h)
@@ -91,7 +98,7 @@ func (rn *run) forward(i int, h *engine.Handle) {
 	// Closed without a final event: make one, so that the reader's count of
 	// finished choices still completes.
 	select {
-	case rn.events <- choiceEvent{i, engine.Event{Done: true, FinishReason: "error", Err: errors.New("the engine ended the request without a final event")}}:
+	case rn.events <- choiceEvent{i, closedEarly()}:
 	case <-rn.stop:
 	}
 }
@@ -101,12 +108,36 @@ func (rn *run) forward(i int, h *engine.Handle) {
 func (rn *run) next() (choiceEvent, bool) {
 	for _, d := range rn.done {
 		if !d {
-			ev := <-rn.events
+			var ev choiceEvent
+			if rn.direct != nil {
+				e, ok := <-rn.direct
+				if !ok {
+					e = closedEarly()
+				}
+				ev = choiceEvent{0, e}
+			} else {
+				ev = <-rn.events
+			}
 			rn.observe(ev)
 			return ev, true
 		}
 	}
 	return choiceEvent{}, false
+}
+
+// ready reports whether next would return at once with an event already
+// generated, so that a stream can write it before flushing.
+func (rn *run) ready() bool {
+	if rn.direct != nil {
+		return len(rn.direct) > 0
+	}
+	return false // merged choices: each goroutine hands over one event at a time
+}
+
+// closedEarly is the final event made for a channel closed without one, so
+// that the count of finished choices still completes.
+func closedEarly() engine.Event {
+	return engine.Event{Done: true, FinishReason: "error", Err: errors.New("the engine ended the request without a final event")}
 }
 
 // observe updates the metrics and bookkeeping with one event.
@@ -141,6 +172,12 @@ func (rn *run) close() {
 		}
 	}
 	rn.wg.Wait()
+	if rn.direct != nil && !rn.done[0] {
+		// Wait for the engine to end the request, as forward does: the
+		// engine never blocks on the channel, and closes it after Done.
+		for range rn.direct {
+		}
+	}
 	if rn.entry != nil {
 		rn.s.requests.finish(rn.entry, rn.m.Engine)
 	}

@@ -22,6 +22,11 @@ type metrics struct {
 	finishes  *prometheus.CounterVec
 	ttft      prometheus.Histogram
 	itl       prometheus.Histogram
+
+	// Per engine step (fed by Server.ObserveStep).
+	batchTokens, batchSeqs    prometheus.Histogram
+	prefillTokens, decodeSeqs prometheus.Histogram
+	stepSeconds               prometheus.Histogram
 }
 
 const namespace = "rocmforge"
@@ -45,8 +50,24 @@ func newMetrics(s *Server) *metrics {
 		itl: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "inter_token_latency_seconds",
 			Help:    "Time between consecutive tokens of a request.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
+		batchTokens: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "engine_batch_tokens",
+			Help:    "Rows (tokens) of each engine step's batch: decode rows plus prompt rows.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14)}), // 1 .. 8192
+		batchSeqs: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "engine_batch_sequences",
+			Help:    "Sequences in each engine step's batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11)}), // 1 .. 1024
+		prefillTokens: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "engine_batch_prefill_tokens",
+			Help:    "Prompt rows of each engine step (0: a decode-only step).",
+			Buckets: append([]float64{0}, prometheus.ExponentialBuckets(1, 2, 14)...)}),
+		decodeSeqs: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "engine_batch_decode_sequences",
+			Help:    "Sequences decoding (one row each) in each engine step (0: a prefill-only step).",
+			Buckets: append([]float64{0}, prometheus.ExponentialBuckets(1, 2, 11)...)}),
+		stepSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "engine_step_duration_seconds",
+			Help:    "Duration of each engine step: forward pass and sampling.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
 	}
 	m.reg.MustRegister(m.http, m.prompt, m.cached, m.generated, m.finishes, m.ttft, m.itl,
+		m.batchTokens, m.batchSeqs, m.prefillTokens, m.decodeSeqs, m.stepSeconds,
 		&engineCollector{s: s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -67,6 +88,15 @@ func (m *metrics) finished(u engine.Usage, reason string) {
 	m.prompt.Add(float64(u.PromptTokens))
 	m.cached.Add(float64(u.CachedTokens))
 	m.finishes.WithLabelValues(reason).Inc()
+}
+
+// step records one engine step.
+func (m *metrics) step(st engine.StepStats) {
+	m.batchTokens.Observe(float64(st.Tokens))
+	m.batchSeqs.Observe(float64(st.Seqs))
+	m.prefillTokens.Observe(float64(st.PrefillTokens))
+	m.decodeSeqs.Observe(float64(st.DecodeSeqs))
+	m.stepSeconds.Observe(st.Duration.Seconds())
 }
 
 // routeLabel maps a path to its route, keeping the label's values few.

@@ -120,8 +120,13 @@ func (s *Server) stream(w http.ResponseWriter, rn *run, g *generation, f format,
 		} else {
 			chunk = f.streamToken(ev)
 		}
-		if chunk != nil && out.send(chunk) != nil {
+		if chunk != nil && out.write(chunk) != nil {
 			return // the client is gone; close cancels the rest
+		}
+		// Events already generated go out with this one, in one flush
+		// (one write to the connection) instead of one each.
+		if !rn.ready() && out.flush() != nil {
+			return
 		}
 	}
 	if g.usageChunk {

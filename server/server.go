@@ -100,6 +100,11 @@ func New(cfg Config) *Server {
 // SetModel makes the server ready to serve m.
 func (s *Server) SetModel(m *Model) { s.model.Store(m) }
 
+// ObserveStep records an engine step in the batch and step-time
+// histograms of /metrics. Pass it as the engine's Config.OnStep; it is
+// cheap and safe for concurrent use.
+func (s *Server) ObserveStep(st engine.StepStats) { s.metrics.step(st) }
+
 // SetDraining marks the server as shutting down: /health answers 503 so that
 // load balancers stop sending requests.
 func (s *Server) SetDraining() { s.draining.Store(true) }

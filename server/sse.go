@@ -10,7 +10,8 @@ import (
 type sse struct {
 	w   http.ResponseWriter
 	rc  *http.ResponseController
-	err error // the first write error: the client is gone
+	buf []byte // one event's framing, reused
+	err error  // the first write error: the client is gone
 }
 
 func newSSE(w http.ResponseWriter) *sse {
@@ -27,30 +28,53 @@ func newSSE(w http.ResponseWriter) *sse {
 	return e
 }
 
-// send writes one event with v as its JSON data and flushes it.
+// rawChunk is a chunk already encoded as JSON.
+type rawChunk []byte
+
+// send writes one event with v as its JSON data (v itself when it is a
+// rawChunk) and flushes it.
 func (e *sse) send(v any) error {
-	if e.err != nil {
+	if e.write(v) != nil {
 		return e.err
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		e.err = err
-		return err
-	}
-	return e.raw(b)
+	return e.flush()
 }
 
-func (e *sse) raw(data []byte) error {
+// write writes one event without flushing it: a stream with more events
+// ready writes them all and flushes once.
+func (e *sse) write(v any) error {
 	if e.err != nil {
 		return e.err
 	}
-	buf := make([]byte, 0, len(data)+8)
-	buf = append(buf, "data: "...)
-	buf = append(buf, data...)
-	buf = append(buf, "\n\n"...)
-	if _, err := e.w.Write(buf); err != nil {
+	var data []byte
+	switch c := v.(type) {
+	case rawChunk:
+		data = c
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			e.err = err
+			return err
+		}
+		data = b
+	}
+	return e.writeData(data)
+}
+
+func (e *sse) writeData(data []byte) error {
+	e.buf = append(e.buf[:0], "data: "...)
+	e.buf = append(e.buf, data...)
+	e.buf = append(e.buf, "\n\n"...)
+	if _, err := e.w.Write(e.buf); err != nil {
 		e.err = err
-		return err
+	}
+	return e.err
+}
+
+// flush sends what was written.
+func (e *sse) flush() error {
+	if e.err != nil {
+		return e.err
 	}
 	if err := e.rc.Flush(); err != nil {
 		e.err = err
@@ -59,7 +83,12 @@ func (e *sse) raw(data []byte) error {
 }
 
 // done ends the stream.
-func (e *sse) done() error { return e.raw([]byte("[DONE]")) }
+func (e *sse) done() error {
+	if e.err != nil || e.writeData([]byte("[DONE]")) != nil {
+		return e.err
+	}
+	return e.flush()
+}
 
 // fail sends an error as a last event (the status is already out).
 func (e *sse) fail(err error) {
