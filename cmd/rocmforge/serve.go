@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,6 +54,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, hooks serveHook
 	corsOrigin := fs.String("cors-origin", "", "allow browser requests from `ORIGIN` (* for any); off by default")
 	modelName := fs.String("model-name", "", "the model's `name` in the API (default the file name without .gguf)")
 	maxBatch := fs.Int("max-batch-tokens", engine.DefaultMaxBatchTokens, "token budget of one engine step, in `tokens`")
+	maxPrefill := fs.Int("max-prefill-tokens", 0, "while sequences decode, a step computes at most `N` prompt tokens besides them (0: adaptive, see --target-step-latency)")
+	targetStep := fs.Duration("target-step-latency", engine.DefaultTargetStepLatency, "adaptive prefill cap: while sequences decode, take the prompt tokens that a measured cost model predicts to fit a step of this `long`, at least as many as the decoding sequences (0: off, prompts fill --max-batch-tokens)")
 	maxSeqs := fs.Int("max-seqs", engine.DefaultMaxSeqs, "at most `N` sequences generate at once")
 	maxQueue := fs.Int("max-queue", engine.DefaultMaxQueue, "at most `N` requests wait; more get 503")
 	kvTokens := fs.Int("kv-cache-tokens", 0, "KV cache size in `tokens` (0: context x max-seqs, within 4 GiB)")
@@ -61,8 +64,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer, hooks serveHook
 	backend := fs.String("backend", defaultBackend, backendUsage)
 	threads := fs.Int("threads", 0, "compute `threads`; 0 = one per CPU")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, wait this long for requests in flight before cancelling them")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the whole run to `FILE`, ended at shutdown")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: rocmforge serve -m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--cors-origin ORIGIN] [--max-batch-tokens N] [--max-seqs N] [--max-queue N] [--kv-cache-tokens N] [--ctx N] [--backend cpu|ref] [--threads N]")
+		fmt.Fprintln(stderr, "usage: rocmforge serve -m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--cors-origin ORIGIN] [--max-batch-tokens N] [--max-prefill-tokens N] [--target-step-latency D] [--max-seqs N] [--max-queue N] [--kv-cache-tokens N] [--ctx N] [--backend cpu|ref] [--threads N]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -88,6 +92,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer, hooks serveHook
 			return fmt.Errorf("%s %d: want >= 1", f.name, f.v)
 		}
 	}
+	if *maxPrefill < 0 {
+		return fmt.Errorf("--max-prefill-tokens %d: want >= 0 (0 = adaptive)", *maxPrefill)
+	}
+	if *targetStep < 0 {
+		return fmt.Errorf("--target-step-latency %v: want >= 0 (0 = off)", *targetStep)
+	}
 	if *kvTokens < 0 {
 		return fmt.Errorf("--kv-cache-tokens %d: want >= 0 (0 = default)", *kvTokens)
 	}
@@ -98,6 +108,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer, hooks serveHook
 		return fmt.Errorf("--shutdown-timeout %v: want >= 0", *shutdownTimeout)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 
 	// Listen first, so that /health answers 503 while the model loads.
 	ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
@@ -124,8 +141,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer, hooks serveHook
 
 	eng, closeModel, err := loadServed(ctx, srv, serveModel{
 		ref: *modelRef, name: *modelName, backend: *backend, threads: *threads, nCtx: *nCtx,
-		cfg: engine.Config{MaxBatchTokens: *maxBatch, MaxSeqs: *maxSeqs, MaxQueue: *maxQueue,
-			KVCacheTokens: *kvTokens, EnablePrefixCache: !*noPrefix, Logger: log},
+		cfg: engine.Config{MaxBatchTokens: *maxBatch, MaxPrefillTokens: *maxPrefill, TargetStepLatency: stepTarget(*targetStep),
+			MaxSeqs: *maxSeqs, MaxQueue: *maxQueue, KVCacheTokens: *kvTokens, EnablePrefixCache: !*noPrefix,
+			Logger: log, OnStep: srv.ObserveStep},
 	}, stderr, log)
 	if err != nil {
 		shutdownHTTP(hs, cancelRequests, 0, log)
@@ -215,6 +233,32 @@ func loadServed(ctx context.Context, srv *server.Server, o serveModel, stderr io
 	log.Info("model ready", "model", name, "path", l.path, "arch", l.m.HParams.Arch, "backend", l.be.Name(),
 		"threads", backendThreads(l.be), "ctx", ctxLen, "chat_template", templateKind(tmpl), "load_time", time.Since(start).Round(time.Millisecond).String())
 	return eng, l.Close, nil
+}
+
+// stepTarget maps --target-step-latency to engine.Config.TargetStepLatency,
+// where 0 is the default and negative is off.
+func stepTarget(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// startCPUProfile starts a CPU profile into path; the returned function
+// ends it and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func templateKind(t *chat.Template) string {

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -100,6 +102,11 @@ func TestServe(t *testing.T) {
 					t.Errorf("log has no %q:\n%s", part, logs.String())
 				}
 			}
+			// The engine's steps reach the histograms of /metrics.
+			resp, body = httpDo(t, "GET", base+"/metrics", key, "")
+			if resp.StatusCode != 200 || !strings.Contains(body, "\nrocmforge_engine_batch_tokens_count ") || strings.Contains(body, "\nrocmforge_engine_batch_tokens_count 0\n") {
+				t.Errorf("metrics without engine steps in rocmforge_engine_batch_tokens: %d\n%s", resp.StatusCode, body)
+			}
 			// A stream in flight when the signal comes.
 			req, _ := http.NewRequest("POST", base+"/v1/completions", strings.NewReader(`{"prompt":"Once upon a time","max_tokens":40,"stream":true}`))
 			req.Header.Set("Authorization", "Bearer "+key)
@@ -112,9 +119,15 @@ func TestServe(t *testing.T) {
 			}
 		},
 	}
-	err := serveUntilSignal([]string{"-m", model, "--port", "0", "--backend", "ref"}, &logs, hooks)
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	err := serveUntilSignal([]string{"-m", model, "--port", "0", "--backend", "ref", "--max-prefill-tokens", "4", "--cpuprofile", prof}, &logs, hooks)
 	if err != nil {
 		t.Fatalf("serve: %v\n%s", err, logs.String())
+	}
+	if fi, err := os.Stat(prof); err != nil {
+		t.Errorf("--cpuprofile: %v", err)
+	} else if fi.Size() == 0 {
+		t.Errorf("--cpuprofile %s is empty", prof)
 	}
 	if stream == nil {
 		t.Fatalf("the server never got ready:\n%s", logs.String())
@@ -143,6 +156,8 @@ func TestServeBadFlags(t *testing.T) {
 		{"-m", "x.gguf", "--port", "70000"},
 		{"-m", "x.gguf", "--max-seqs", "0"},
 		{"-m", "x.gguf", "--kv-cache-tokens", "-1"},
+		{"-m", "x.gguf", "--max-prefill-tokens", "-1"},
+		{"-m", "x.gguf", "--target-step-latency", "-1s"},
 		{"-m", "x.gguf", "extra"},
 	} {
 		var logs syncBuffer
