@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 
@@ -58,5 +59,64 @@ func BenchmarkEngineThroughput(b *testing.B) {
 				b.ReportMetric(float64(st.ComputedTokens)/float64(max(st.Steps, 1)), "rows/step")
 			})
 		}
+	}
+}
+
+// BenchmarkEngineLoad is the serving load of docs/perf.md without HTTP:
+// closed-loop clients, each running requests of a fresh 48-token prompt
+// (random token ids: no prefix-cache hits) and 64 greedy tokens one after
+// another, on stories260K and the CPU backend. It reports generated tokens
+// per second, the figure to set beside `rocmforge loadgen`'s over HTTP.
+func BenchmarkEngineLoad(b *testing.B) {
+	for _, clients := range []int{1, 8, 32, 64} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			s := loadStories(b, func() compute.Backend { return cpu.New(0) })
+			e := startEngine(b, s, DefaultConfig())
+			rng := rand.New(rand.NewPCG(uint64(clients), 9))
+			nv := int32(s.tok.NVocab())
+			prompt := func() []int32 {
+				p := make([]int32, 48)
+				p[0] = 1
+				for i := 1; i < len(p); i++ {
+					p[i] = 3 + rng.Int32N(nv-3)
+				}
+				return p
+			}
+			const perClient = 4
+			tokens := 0
+			for b.Loop() {
+				prompts := make([][]int32, clients*perClient)
+				for i := range prompts {
+					prompts[i] = prompt()
+				}
+				counts := make([]int, clients)
+				var wg sync.WaitGroup
+				for c := range clients {
+					wg.Go(func() {
+						for k := range perClient {
+							r := greedy(prompts[c*perClient+k], 64)
+							r.IgnoreEOS = true
+							h, err := e.Submit(context.Background(), r)
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							for ev := range h.Events {
+								if !ev.Done {
+									counts[c]++
+								}
+							}
+						}
+					})
+				}
+				wg.Wait()
+				for _, n := range counts {
+					tokens += n
+				}
+			}
+			b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tok/s")
+			st := e.Stats()
+			b.ReportMetric(float64(st.ComputedTokens)/float64(max(st.Steps, 1)), "rows/step")
+		})
 	}
 }
