@@ -154,6 +154,10 @@ func TestBenchParallel(t *testing.T) {
 		if r.Steps < 6 || r.StepMS <= 0 {
 			t.Errorf("%s: %v steps of %v ms for 6 tokens a sequence", r.Test, r.Steps, r.StepMS)
 		}
+		// Every sequence decodes together after the prompts: such steps exist.
+		if !(r.DecodeStepMS > 0) || r.ArgmaxShare < 0 || r.ArgmaxShare > 1 {
+			t.Errorf("%s: decode step %v ms, argmax share %v", r.Test, r.DecodeStepMS, r.ArgmaxShare)
+		}
 	}
 	mustContain(t, errOut, "prompt seed 7")
 

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -51,22 +52,28 @@ type parReport struct {
 //
 // The *_ts fields are medians over the repetitions.
 type parResult struct {
-	Test       string    `json:"test"` // "par8"
-	Parallel   int       `json:"parallel"`
-	Reps       int       `json:"reps"`
-	SamplesNS  []int64   `json:"samples_ns"` // total time of each repetition
-	GenTS      []float64 `json:"samples_gen_ts"`
-	MedianGen  float64   `json:"gen_ts"`
-	MinGen     float64   `json:"min_gen_ts"`
-	MaxGen     float64   `json:"max_gen_ts"`
-	DecodeTS   float64   `json:"decode_ts"`
-	PromptTS   float64   `json:"prompt_ts"`
-	TotalS     float64   `json:"total_s"`     // median total time
-	FirstAllS  float64   `json:"first_all_s"` // median time to the last first token
-	Steps      float64   `json:"steps"`       // median engine steps (forward passes)
-	StepMS     float64   `json:"step_ms"`     // median time per step
-	Generated  int       `json:"generated"`   // tokens of the last repetition
-	PromptToks int       `json:"prompt_tokens"`
+	Test      string    `json:"test"` // "par8"
+	Parallel  int       `json:"parallel"`
+	Reps      int       `json:"reps"`
+	SamplesNS []int64   `json:"samples_ns"` // total time of each repetition
+	GenTS     []float64 `json:"samples_gen_ts"`
+	MedianGen float64   `json:"gen_ts"`
+	MinGen    float64   `json:"min_gen_ts"`
+	MaxGen    float64   `json:"max_gen_ts"`
+	DecodeTS  float64   `json:"decode_ts"`
+	PromptTS  float64   `json:"prompt_ts"`
+	TotalS    float64   `json:"total_s"`     // median total time
+	FirstAllS float64   `json:"first_all_s"` // median time to the last first token
+	Steps     float64   `json:"steps"`       // median engine steps (forward passes)
+	StepMS    float64   `json:"step_ms"`     // median time per step
+	// DecodeStepMS is the median duration (forward pass and sampling, on
+	// the engine's clock) of the steps where all Parallel sequences
+	// decoded and none prefilled; ArgmaxShare the share of those steps
+	// whose tokens came from the backend's argmax.
+	DecodeStepMS float64 `json:"decode_step_ms"`
+	ArgmaxShare  float64 `json:"argmax_share"`
+	Generated    int     `json:"generated"` // tokens of the last repetition
+	PromptToks   int     `json:"prompt_tokens"`
 }
 
 // parOptions are the flags of a --parallel bench.
@@ -119,6 +126,9 @@ func runBenchParallel(ctx context.Context, o parOptions, stdout, stderr io.Write
 		KVCacheTokens:  maxN * blocks * engine.DefaultBlockSize,
 		EventBuffer:    o.nGen + 2, // the collectors never make the engine wait
 	}
+	pb := &parBencher{nVocab: l.m.HParams.NVocab, bos: l.tok.BOS(), addBOS: l.tok.AddBOS(),
+		rng: rand.New(rand.NewPCG(o.seed, 0x9e3779b97f4a7c15))}
+	cfg.OnStep = pb.onStep
 	eng, err := engine.New(l.m, l.tok, cfg)
 	if err != nil {
 		return err
@@ -135,8 +145,7 @@ func runBenchParallel(ctx context.Context, o parOptions, stdout, stderr io.Write
 		NPrompt: o.nPrompt, NGen: o.nGen, Seed: o.seed,
 	}
 	fmt.Fprintf(stderr, "bench: %d-token prompts, %d new tokens each, greedy, EOS ignored, prompt seed %d\n", o.nPrompt, o.nGen, o.seed)
-	pb := &parBencher{eng: eng, nVocab: l.m.HParams.NVocab, bos: l.tok.BOS(), addBOS: l.tok.AddBOS(),
-		rng: rand.New(rand.NewPCG(o.seed, 0x9e3779b97f4a7c15))}
+	pb.eng = eng
 	for _, n := range o.levels {
 		if o.warmup {
 			// Untimed: the first steps of a batch shape capture its graphs
@@ -175,13 +184,24 @@ type parBencher struct {
 	bos    int32
 	addBOS bool
 	rng    *rand.Rand
+
+	mu    sync.Mutex
+	steps []engine.StepStats // since the run began
+}
+
+// onStep is the engine's Config.OnStep: it only appends.
+func (pb *parBencher) onStep(s engine.StepStats) {
+	pb.mu.Lock()
+	pb.steps = append(pb.steps, s)
+	pb.mu.Unlock()
 }
 
 // parRun is one repetition's measurements.
 type parRun struct {
 	total, firstAll time.Duration
-	generated       int // tokens generated in all
-	afterFirst      int // tokens that arrived after the last first token
+	decodeSteps     []engine.StepStats // steps with every sequence decoding, none prefilling
+	generated       int                // tokens generated in all
+	afterFirst      int                // tokens that arrived after the last first token
 	prompt          int
 	steps           int64
 }
@@ -204,6 +224,9 @@ func (pb *parBencher) run(ctx context.Context, n, pPrompt, g int) (parRun, error
 	params := sample.DefaultParams()
 	params.Temperature = 0
 	before := pb.eng.Stats()
+	pb.mu.Lock()
+	pb.steps = pb.steps[:0]
+	pb.mu.Unlock()
 	times := make([][]time.Time, n)
 	errs := make(chan error, n)
 	ctx, cancel := context.WithCancel(ctx)
@@ -241,6 +264,13 @@ func (pb *parBencher) run(ctx context.Context, n, pPrompt, g int) (parRun, error
 		}
 	}
 	r := parRun{total: time.Since(t0), prompt: n * pPrompt, steps: pb.eng.Stats().Steps - before.Steps}
+	pb.mu.Lock()
+	for _, s := range pb.steps {
+		if s.DecodeSeqs == n && s.PrefillTokens == 0 {
+			r.decodeSteps = append(r.decodeSteps, s)
+		}
+	}
+	pb.mu.Unlock()
 	var lastFirst time.Time
 	for _, ts := range times {
 		r.generated += len(ts)
@@ -268,7 +298,7 @@ func (res *parResult) summarize(runs []parRun) {
 		}
 		return median(v)
 	}
-	res.MedianGen = median(res.GenTS)
+	res.MedianGen = median(slices.Clone(res.GenTS))
 	res.MinGen, res.MaxGen = slices.Min(res.GenTS), slices.Max(res.GenTS)
 	res.DecodeTS = med(func(r parRun) float64 {
 		if d := r.total - r.firstAll; d > 0 {
@@ -281,6 +311,20 @@ func (res *parResult) summarize(runs []parRun) {
 	res.FirstAllS = med(func(r parRun) float64 { return r.firstAll.Seconds() })
 	res.Steps = med(func(r parRun) float64 { return float64(r.steps) })
 	res.StepMS = med(func(r parRun) float64 { return r.total.Seconds() * 1e3 / float64(max(r.steps, 1)) })
+	var durs []float64
+	argmax := 0
+	for _, r := range runs {
+		for _, s := range r.decodeSteps {
+			durs = append(durs, s.Duration.Seconds()*1e3)
+			if s.Argmax {
+				argmax++
+			}
+		}
+	}
+	if len(durs) > 0 {
+		res.ArgmaxShare = float64(argmax) / float64(len(durs))
+		res.DecodeStepMS = median(durs)
+	}
 	last := runs[len(runs)-1]
 	res.Generated, res.PromptToks = last.generated, last.prompt
 }
@@ -302,12 +346,13 @@ func median(v []float64) float64 {
 func (rep *parReport) writeTable(w io.Writer) error {
 	fmt.Fprintf(w, "model file %s: %s of weights (%d bytes), %s parameters; %d-token prompts, %d new tokens per sequence\n\n",
 		rep.Model, progress.FormatBytes(rep.WeightBytes), rep.WeightBytes, fmtCount(rep.Params), rep.NPrompt, rep.NGen)
-	rows := [][]string{{"model", "type", "backend", "test", "gen t/s (median)", "min … max", "decode t/s", "prompt t/s", "total s", "steps", "ms/step"}}
+	rows := [][]string{{"model", "type", "backend", "test", "gen t/s (median)", "min … max", "decode t/s", "prompt t/s", "total s", "steps", "ms/step", "decode step ms", "argmax"}}
 	for _, r := range rep.Results {
 		rows = append(rows, []string{rep.Arch + " " + fmtCount(rep.Params), rep.Type, rep.Backend, r.Test,
 			fmt.Sprintf("%.2f", r.MedianGen), fmt.Sprintf("%.2f … %.2f", r.MinGen, r.MaxGen),
 			fmt.Sprintf("%.2f", r.DecodeTS), fmt.Sprintf("%.2f", r.PromptTS), fmt.Sprintf("%.3f", r.TotalS),
-			fmt.Sprintf("%.0f", r.Steps), fmt.Sprintf("%.2f", r.StepMS)})
+			fmt.Sprintf("%.0f", r.Steps), fmt.Sprintf("%.2f", r.StepMS), fmt.Sprintf("%.2f", r.DecodeStepMS),
+			fmt.Sprintf("%.0f%%", 100*r.ArgmaxShare)})
 	}
 	left := map[int]bool{0: true, 1: true, 2: true}
 	width := make([]int, len(rows[0]))

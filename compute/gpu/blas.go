@@ -21,8 +21,12 @@ import (
 // for the float kernels. llama.cpp's CPU and CUDA backends round the same
 // way for F16 weights.
 //
+// Batches of up to defaultMMAMaxTokens tokens by F16 or quantized weights
+// take the mma kernels instead (mma.go): same roundings, but the weight is
+// dequantized in shared memory rather than written out as f16 first.
+//
 // Without cuBLAS (not installed, or ROCMFORGE_GPU_CUBLAS=0), the tiled
-// float kernel does large batches, as before.
+// float kernel does the other large batches, as before.
 
 // defaultBLASMinTokens is the smallest batch that takes the cuBLAS path by
 // default: every batch too large for the matrix-vector kernels. Measured on
@@ -49,6 +53,7 @@ type blasState struct {
 	off       string // why the path is off
 	ws        scratch
 	wh, xh    scratch // the f16 weight, the f16/bf16 activations
+	mma       mmaState
 }
 
 // scratch is a device buffer that only grows.
@@ -62,6 +67,14 @@ type scratch struct {
 // the backend. The context must be current.
 func (b *Backend) initBLAS() {
 	bl := &b.blas
+	b.initMMA()
+	// The mma kernels need the large-batch path on even without cuBLAS;
+	// what they do not take then goes to the tiled kernel.
+	defer func() {
+		if bl.minTokens == 0 && bl.mma.maxTokens > 0 {
+			bl.minTokens = blasMinFromEnv()
+		}
+	}()
 	if os.Getenv("ROCMFORGE_GPU_CUBLAS") == "0" {
 		bl.off = "off (ROCMFORGE_GPU_CUBLAS=0)"
 		return
@@ -99,10 +112,15 @@ func (b *Backend) initBLAS() {
 			return
 		}
 	}
-	bl.minTokens = defaultBLASMinTokens
+	bl.minTokens = blasMinFromEnv()
+}
+
+// blasMinFromEnv is defaultBLASMinTokens or ROCMFORGE_GPU_CUBLAS_MIN.
+func blasMinFromEnv() int {
 	if v, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_CUBLAS_MIN")); err == nil && v >= 1 {
-		bl.minTokens = v
+		return v
 	}
+	return defaultBLASMinTokens
 }
 
 // freeBLAS releases the handle and the buffers; the context must be current.
@@ -112,7 +130,7 @@ func (b *Backend) freeBLAS() {
 		bl.lib.Destroy(bl.h)
 		bl.h = 0
 	}
-	for _, s := range []*scratch{&bl.ws, &bl.wh, &bl.xh} {
+	for _, s := range []*scratch{&bl.ws, &bl.wh, &bl.xh, &bl.mma.part, &bl.mma.cnt} {
 		if s.ptr != 0 {
 			b.drv.MemFree(s.ptr)
 		}
@@ -121,13 +139,19 @@ func (b *Backend) freeBLAS() {
 	bl.minTokens = 0
 }
 
-// MatMulPath says how large batches multiply: "cuBLAS 13.1.0 (path) for
-// n >= 9" or why the tiled kernel does them.
+// MatMulPath says how large batches multiply: "mma kernels for 9 <= n <=
+// 128 (F16, quantized); cuBLAS 13.1.0 (path) for n >= 9", or why the
+// tiled kernel does them.
 func (b *Backend) MatMulPath() string {
-	if b.blas.minTokens == 0 {
-		return "tiled float kernel; cuBLAS " + b.blas.off
+	bl := &b.blas
+	mma := "mma kernels " + bl.mma.off
+	if bl.mma.maxTokens > 0 {
+		mma = fmt.Sprintf("mma kernels for %d <= n <= %d (F16, quantized)", bl.minTokens, bl.mma.maxTokens)
 	}
-	return fmt.Sprintf("cuBLAS %s (%s) for n >= %d", b.blas.version, b.blas.lib.Path(), b.blas.minTokens)
+	if bl.h == 0 {
+		return mma + "; tiled float kernel otherwise; cuBLAS " + bl.off
+	}
+	return fmt.Sprintf("%s; cuBLAS %s (%s) for n >= %d", mma, bl.version, bl.lib.Path(), bl.minTokens)
 }
 
 // useBLAS reports whether a MatMul of n tokens takes the cuBLAS path, in
@@ -140,7 +164,10 @@ func (b *Backend) useBLAS(n int) bool {
 // sizeBLAS grows the scratch buffers a cuBLAS MatMul of n tokens by the
 // weight wb [m, k] needs (the context is current).
 func (b *Backend) sizeBLAS(wb *devBuf, n, m, k int) error {
-	if k == 0 || wb.layout == "f32" {
+	if k != 0 && b.useMMA(wb, n, k) {
+		return b.sizeMMA(n, m, k)
+	}
+	if k == 0 || wb.layout == "f32" || b.blas.h == 0 {
 		return nil
 	}
 	if wb.layout != "f16" && wb.layout != "bf16" {
@@ -187,7 +214,16 @@ func (b *Backend) grow(s *scratch, bytes int64) error {
 // column-major, is Wᵀ (k×m, lda k: op T) and the row-major x is xᵀ (k×n,
 // ldb k: op N).
 func (b *Backend) matmulBLAS(wb, xb, db *devBuf, rowBytes int64, n, m, k int) error {
+	if b.useMMA(wb, n, k) {
+		return b.matmulMMA(wb, xb, db, rowBytes, n, m, k)
+	}
 	bl := &b.blas
+	if bl.h == 0 {
+		// No cuBLAS (the path is on for the mma kernels): the tiled kernel.
+		kern, _, grid, block := b.matmulKernel(wb.layout, n, m, k)
+		b.args.reset().ptr(wb.ptr).ptr(wb.aux).i64(rowBytes).ptr(xb.ptr).ptr(db.ptr).i32(m).i32(k).i32(n)
+		return b.launch(kern, grid, block, 0)
+	}
 	var err error
 	wrap := func(err error) error {
 		if err == nil {

@@ -53,6 +53,7 @@ func TestMatMulBLAS(t *testing.T) {
 	}
 	t.Logf("%s", b.MatMulPath())
 	defer withBLASMin(b, 17)()
+	defer withMMA(b, 0)() // cuBLAS itself; TestMatMulMMA covers the mma kernels
 	rng := newRNG(t)
 	ref := compute.NewReference()
 	for ti, typ := range weightTypes {
@@ -141,5 +142,129 @@ func TestGraphStepBLAS(t *testing.T) {
 	st := b.GraphStats()
 	if st.Captures-before.Captures != 2 || st.Replays-before.Replays != 1 || st.Eager-before.Eager != 2 {
 		t.Errorf("graph stats went from %+v to %+v: want 2 op-by-op steps, 2 captures, 1 replay", before, st)
+	}
+}
+
+// withMMA sets the largest batch that takes the mma kernels (0: off) and
+// returns the function that restores it.
+func withMMA(b *Backend, n int) func() {
+	old := b.blas.mma.maxTokens
+	b.blas.mma.maxTokens = n
+	return func() { b.blas.mma.maxTokens = old }
+}
+
+// mmaTypes are the weight types with mma kernels.
+var mmaTypes = []ggml.Type{ggml.F16, ggml.Q4_0, ggml.Q8_0, ggml.Q4_K, ggml.Q6_K,
+	ggml.Q4_1, ggml.Q5_0, ggml.Q5_1, ggml.Q2_K, ggml.Q3_K, ggml.Q5_K}
+
+// TestMatMulMMA runs the mma kernels against the reference at batch sizes
+// 9, 17, 33, 70 and 127 (every token tile, partly filled), weight rows that
+// are no multiple of the 128-row tile and row lengths that are no multiple of
+// the 128-column chunk, one chunk and several (split k), outputs poisoned.
+// The tolerance is the cuBLAS path's (blasF16Tol): the operands are rounded
+// to f16 the same way, products accumulate in f32.
+func TestMatMulMMA(t *testing.T) {
+	b := testBackend(t)
+	if b.blas.mma.maxTokens == 0 {
+		t.Skipf("mma path not available: %s", b.MatMulPath())
+	}
+	t.Logf("%s", b.MatMulPath())
+	defer withBLASMin(b, 9)()
+	if !b.useBLAS(9) {
+		t.Skipf("large-batch path off: %s", b.MatMulPath())
+	}
+	defer withMMA(b, 128)()
+	rng := newRNG(t)
+	ref := compute.NewReference()
+	splits := 0
+	for ti, typ := range mmaTypes {
+		worst := 0.0
+		m := []int{101, 300, 67}[ti%3]
+		short := colsFor(typ, true)
+		long := map[int]int{1: 1000, 32: 1056, 256: 1280}[typ.BlockSize()]
+		for _, k := range []int{short, long} {
+			w := weightPair(t, b, "w", typ, randomWeight(t, rng, typ, m, k), m, k)
+			for _, n := range []int{9, 17, 33, 70, 127} {
+				if !b.useMMA(w.g.Dev.(*devBuf), n, k) {
+					t.Fatalf("%s n = %d, k = %d does not take the mma path", typ, n, k)
+				}
+				if b.planMMA(n, m, k).split > 1 {
+					splits++
+				}
+				x := f32Pair(t, b, "x", randVec(rng, n*k, 1), n, k)
+				dst := poisonedPair(t, b, "dst", n, m)
+				what := fmt.Sprintf("%s mma n%d m%d k%d", typ, n, m, k)
+				must(t, what, b.MatMul(dst.g, x.g, w.g))
+				must(t, what, ref.MatMul(dst.r, x.r, w.r))
+				check(t, b, what, dst, blasF16Tol)
+				worst = max(worst, relErr(read(t, b, dst.g), dst.r.F32))
+			}
+		}
+		t.Logf("%-5s largest relative error %.3g (tolerance %.3g)", typ, worst, blasF16Tol)
+	}
+	if splits == 0 {
+		t.Errorf("no case split k: the split path went untested")
+	}
+
+	// The same product with k split in as many parts as there are chunks
+	// and not split at all: both right, and each the same bits every run
+	// (the parts are summed in a fixed order).
+	const m, k, n = 300, 1056, 70
+	w := weightPair(t, b, "w", ggml.Q4_0, randomWeight(t, rng, ggml.Q4_0, m, k), m, k)
+	x := f32Pair(t, b, "x", randVec(rng, n*k, 1), n, k)
+	dst := poisonedPair(t, b, "dst", n, m)
+	must(t, "reference", ref.MatMul(dst.r, x.r, w.r))
+	oldBlocks := b.blas.mma.blocks
+	defer func() { b.blas.mma.blocks = oldBlocks }()
+	for _, blocks := range []int{1, 1 << 20} {
+		b.blas.mma.blocks = blocks
+		p := b.planMMA(n, m, k)
+		what := fmt.Sprintf("Q4_0 n%d m%d k%d in %d parts", n, m, k, p.split)
+		if want := map[int]int{1: 1, 1 << 20: 9}[blocks]; p.split != want {
+			t.Fatalf("%s: want %d parts", what, want)
+		}
+		must(t, what, b.MatMul(dst.g, x.g, w.g))
+		check(t, b, what, dst, blasF16Tol)
+		first := read(t, b, dst.g)
+		for rep := range 3 {
+			must(t, what, b.MatMul(dst.g, x.g, w.g))
+			if e := relErr(read(t, b, dst.g), first); e != 0 {
+				t.Errorf("%s: run %d differs from the first, relative error %.3g", what, rep+2, e)
+			}
+		}
+	}
+}
+
+// BenchmarkMatMulBatched is the batched-decode range, 9 to 128 tokens, on
+// the mma kernels and on the cuBLAS path (dequantize to f16, convert, GEMM),
+// weights cycled through 160 MB as in BenchmarkMatVec: where cuBLAS starts
+// to win sets defaultMMAMaxTokens.
+func BenchmarkMatMulBatched(bm *testing.B) {
+	b := testBackend(bm)
+	if b.blas.mma.maxTokens == 0 || b.blas.h == 0 {
+		bm.Skipf("needs both paths: %s", b.MatMulPath())
+	}
+	b.syncEachOp = false
+	defer func() { b.syncEachOp = true }()
+	defer withBLASMin(b, 9)()
+	for _, typ := range []ggml.Type{ggml.Q4_0, ggml.Q8_0, ggml.Q4_K, ggml.Q6_K, ggml.F16} {
+		shapes := [][2]int{{4096, 4096}}
+		if typ == ggml.Q4_0 || typ == ggml.Q8_0 {
+			shapes = append(shapes, [2]int{11008, 4096}, [2]int{4096, 11008})
+		}
+		for _, sz := range shapes {
+			for _, n := range []int{9, 16, 32, 64, 128} {
+				for _, path := range []string{"mma", "cublas"} {
+					bm.Run(fmt.Sprintf("%s/%dx%d/n%d/%s", typ, sz[0], sz[1], n, path), func(bm *testing.B) {
+						max := 0
+						if path == "mma" {
+							max = 1 << 20
+						}
+						defer withMMA(b, max)()
+						benchMatMul(bm, b, typ, sz[0], sz[1], n)
+					})
+				}
+			}
+		}
 	}
 }

@@ -370,6 +370,8 @@ func kernelNames(prog string) []string {
 				names = append(names, "tohalf_"+l)
 			}
 		}
+	case "mma.cu":
+		names = mmaKernelNames()
 	case "matmul.cu":
 		for _, l := range layoutNames {
 			names = append(names, "gemm_"+l, "matvec_gen_"+l+"_1", "matvec_gen_"+l+"_8")

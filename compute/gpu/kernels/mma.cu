@@ -1,0 +1,298 @@
+// mma.cu: y[n, m] = x[n, k] · w[m, k]ᵀ on the tensor cores for batches of
+// 9 to ~128 tokens (batched decode), reading each weight byte once per call.
+//
+// One block is 4 warps and owns 128 weight rows (32 a warp) by BN tokens
+// (16, 32 or 64; more tokens take more blocks along y). It walks k in
+// chunks of 128 columns: the chunk of the weight is dequantized to f16 into
+// shared memory (each weight element once, exactly as the cuBLAS path's
+// tohalf_* rounds it), the chunk of the activations (already f16, from
+// f32_to_f16) is copied beside it, and each warp multiplies with
+// mma.sync.m16n8k16 (f16 operands, f32 accumulation), operands fetched by
+// ldmatrix. The next chunk's weight bytes and activations are loaded into
+// registers before the current chunk's products are issued, so the loads
+// overlap the tensor-core work.
+//
+// Small grids split k (gridDim.z parts) to fill the GPU: each part writes
+// its f32 partial tile to part[z][n][m], and the last part to finish a tile
+// (an atomic counter per tile, reset by that part) sums the partials in
+// order z = 0, 1, ... into y: the result does not depend on which part
+// finishes last, so a step gives the same bits every time.
+//
+// Requirements (the host checks them): k % 8 == 0; m, n, k any other size
+// (rows, tokens and columns past the edges are zero in shared memory and
+// never stored). sm_80 or newer; under HIP, or an older architecture, the
+// kernels are empty and the host never launches them.
+#include "common.h"
+#include "quant.h"
+
+#define MMA_BM 128                  // weight rows per block
+#define MMA_BK 128                  // columns per chunk
+#define MMA_THREADS 128             // 4 warps of 32
+#define MMA_LD (MMA_BK + 8)         // halves per shared row: +16 bytes keeps ldmatrix rows on distinct banks
+#define MMA_GW (MMA_BM * MMA_BK / 8 / MMA_THREADS)  // 8-element weight groups per thread per chunk
+
+#if !defined(RF_HIP) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define RF_MMA 1
+#endif
+
+#ifdef RF_MMA
+__device__ __forceinline__ u32 smem_addr(const void* p) {
+    u32 a;
+    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+    return a;
+}
+
+__device__ __forceinline__ void ldsm_x4(u32 r[4], const u16* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p))
+                 : "memory");
+}
+
+// mma_16816 is c += a·b for a 16x16 f16 tile a (row-major fragment), a
+// 16x8 f16 tile b (column-major fragment) and 16x8 f32 c.
+__device__ __forceinline__ void mma_16816(float c[4], const u32 a[4], u32 b0, u32 b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Packed f16 pairs. Explicit .rn keeps the compiler from contracting the
+// subtraction and product into an FMA.
+__device__ __forceinline__ u32 hsub2(u32 a, u32 b) {
+    u32 r;
+    asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+__device__ __forceinline__ u32 hmul2(u32 a, u32 b) {
+    u32 r;
+    asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+#endif
+
+// WTile<T> loads 8 consecutive weight elements (row, col..col+7; col % 8 == 0)
+// as raw bytes (load, issued early) and turns them into 8 f16 (cvt), equal
+// to dq<T> rounded to f16. The generic version does all its work in load.
+template <int T>
+struct WTile {
+    typedef uint4 Raw;
+    static __device__ __forceinline__ Raw zero() { return make_uint4(0, 0, 0, 0); }
+    static __device__ __forceinline__ Raw load(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
+                                               int row, int col, int k) {
+        u32 p[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const u32 lo = float_to_half(dq<T>(w, aux, row, col | (2 * j), rowBytes, k));
+            const u32 hi = float_to_half(dq<T>(w, aux, row, col | (2 * j + 1), rowBytes, k));
+            p[j] = lo | (hi << 16);
+        }
+        return make_uint4(p[0], p[1], p[2], p[3]);
+    }
+    static __device__ __forceinline__ uint4 cvt(const Raw& r, int) { return r; }
+};
+
+template <>
+struct WTile<T_F16> {
+    typedef uint4 Raw;
+    static __device__ __forceinline__ Raw zero() { return make_uint4(0, 0, 0, 0); }
+    static __device__ __forceinline__ Raw load(const u8* __restrict__ w, const u8*, i64 rowBytes, int row, int col,
+                                               int) {
+        return *(const uint4*)(w + (i64)row * rowBytes + 2 * (i64)col);
+    }
+    static __device__ __forceinline__ uint4 cvt(const Raw& r, int) { return r; }
+};
+
+#ifdef RF_MMA
+// Q4_0, split layout: 16 quant bytes a block (element j < 16 the low
+// nibble of byte j, j >= 16 the high nibble of byte j-16), f16 scales in aux.
+// Nibble q becomes the f16 1024 + q by byte permutation, minus 1032 is q - 8
+// exactly, times d is one rounding of the exact product: dq's value rounded
+// to f16.
+template <>
+struct WTile<T_Q4_0S> {
+    struct Raw {
+        uint2 q;
+        u32 d;
+    };
+    static __device__ __forceinline__ Raw zero() { return Raw{make_uint2(0, 0), 0}; }
+    static __device__ __forceinline__ Raw load(const u8* __restrict__ w, const u8* __restrict__ aux, i64, int row,
+                                               int col, int k) {
+        const i64 blk = (i64)row * (k >> 5) + (col >> 5);
+        Raw r;
+        r.q = *(const uint2*)(w + blk * 16 + (col & 15));
+        r.d = ((const u16*)aux)[blk];
+        return r;
+    }
+    static __device__ __forceinline__ uint4 cvt(const Raw& r, int col) {
+        const int sh = col & 16 ? 4 : 0;
+        const u32 lo = (r.q.x >> sh) & 0x0f0f0f0fu, hi = (r.q.y >> sh) & 0x0f0f0f0fu;
+        const u32 d2 = r.d | (r.d << 16), off = 0x64086408u;  // 1032, 1032
+        return make_uint4(hmul2(hsub2(__byte_perm(lo, 0x64, 0x4140), off), d2),
+                          hmul2(hsub2(__byte_perm(lo, 0x64, 0x4342), off), d2),
+                          hmul2(hsub2(__byte_perm(hi, 0x64, 0x4140), off), d2),
+                          hmul2(hsub2(__byte_perm(hi, 0x64, 0x4342), off), d2));
+    }
+};
+
+// Q8_0, split layout: 32 signed quant bytes a block. q + 128 (flip the sign
+// bit) becomes the f16 1024 + q + 128; minus 1152 is q exactly.
+template <>
+struct WTile<T_Q8_0S> {
+    struct Raw {
+        uint2 q;
+        u32 d;
+    };
+    static __device__ __forceinline__ Raw zero() { return Raw{make_uint2(0x80808080u, 0x80808080u), 0}; }
+    static __device__ __forceinline__ Raw load(const u8* __restrict__ w, const u8* __restrict__ aux, i64, int row,
+                                               int col, int k) {
+        const i64 blk = (i64)row * (k >> 5) + (col >> 5);
+        Raw r;
+        r.q = *(const uint2*)(w + blk * 32 + (col & 31));
+        r.d = ((const u16*)aux)[blk];
+        return r;
+    }
+    static __device__ __forceinline__ uint4 cvt(const Raw& r, int) {
+        const u32 lo = r.q.x ^ 0x80808080u, hi = r.q.y ^ 0x80808080u;
+        const u32 d2 = r.d | (r.d << 16), off = 0x64806480u;  // 1152, 1152
+        return make_uint4(hmul2(hsub2(__byte_perm(lo, 0x64, 0x4140), off), d2),
+                          hmul2(hsub2(__byte_perm(lo, 0x64, 0x4342), off), d2),
+                          hmul2(hsub2(__byte_perm(hi, 0x64, 0x4140), off), d2),
+                          hmul2(hsub2(__byte_perm(hi, 0x64, 0x4342), off), d2));
+    }
+};
+#endif
+
+template <int T, int BN>
+__device__ void mma_matmul(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
+                           const u16* __restrict__ x, float* __restrict__ y, float* __restrict__ part,
+                           int* __restrict__ cnt, int m, int k, int n) {
+#ifdef RF_MMA
+    typedef WTile<T> W;
+    typedef typename W::Raw Raw;
+    constexpr int GX = BN * MMA_BK / 8 / MMA_THREADS;  // 8-half activation groups per thread per chunk
+    constexpr int NT = BN / 8;                          // n8 tiles
+    extern __shared__ uint4 mma_smem[];
+    u16* ws = (u16*)mma_smem;        // [MMA_BM][MMA_LD]
+    u16* xs = ws + MMA_BM * MMA_LD;  // [BN][MMA_LD]
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int row0 = blockIdx.x * MMA_BM, tok0 = blockIdx.y * BN;
+    const int chunks = (k + MMA_BK - 1) / MMA_BK;
+    const int per = (chunks + gridDim.z - 1) / gridDim.z;
+    const int c0 = blockIdx.z * per, c1 = min(chunks, c0 + per);
+
+    float acc[2][NT][4];
+#pragma unroll
+    for (int a = 0; a < 2; a++)
+#pragma unroll
+        for (int b = 0; b < NT; b++)
+#pragma unroll
+            for (int c = 0; c < 4; c++) acc[a][b][c] = 0.0f;
+
+    Raw wr[MMA_GW];
+    uint4 xr[GX];
+    // Group g of a chunk: row g / 16, columns (g % 16) * 8 .. + 7.
+    auto load = [&](int ch) {
+        const int kb = ch * MMA_BK;
+#pragma unroll
+        for (int i = 0; i < MMA_GW; i++) {
+            const int g = i * MMA_THREADS + tid, r = row0 + (g >> 4), col = kb + ((g & 15) << 3);
+            wr[i] = r < m && col < k ? W::load(w, aux, rowBytes, r, col, k) : W::zero();
+        }
+#pragma unroll
+        for (int i = 0; i < GX; i++) {
+            const int g = i * MMA_THREADS + tid, t = tok0 + (g >> 4), col = kb + ((g & 15) << 3);
+            xr[i] = t < n && col < k ? *(const uint4*)(x + (i64)t * k + col) : make_uint4(0, 0, 0, 0);
+        }
+    };
+    if (c0 < c1) load(c0);
+    for (int ch = c0; ch < c1; ch++) {
+#pragma unroll
+        for (int i = 0; i < MMA_GW; i++) {
+            const int g = i * MMA_THREADS + tid;
+            *(uint4*)(ws + (g >> 4) * MMA_LD + ((g & 15) << 3)) = W::cvt(wr[i], (g & 15) << 3);
+        }
+#pragma unroll
+        for (int i = 0; i < GX; i++) {
+            const int g = i * MMA_THREADS + tid;
+            *(uint4*)(xs + (g >> 4) * MMA_LD + ((g & 15) << 3)) = xr[i];
+        }
+        __syncthreads();
+        if (ch + 1 < c1) load(ch + 1);  // in flight while the tensor cores work
+#pragma unroll
+        for (int kk = 0; kk < MMA_BK; kk += 16) {
+            u32 a[2][4];
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++)
+                ldsm_x4(a[mt], ws + (warp * 32 + mt * 16 + (lane & 15)) * MMA_LD + kk + ((lane >> 4) << 3));
+#pragma unroll
+            for (int np = 0; np < NT / 2; np++) {
+                u32 b[4];
+                ldsm_x4(b, xs + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * MMA_LD + kk + (((lane >> 3) & 1) << 3));
+#pragma unroll
+                for (int mt = 0; mt < 2; mt++) {
+                    mma_16816(acc[mt][2 * np], a[mt], b[0], b[1]);
+                    mma_16816(acc[mt][2 * np + 1], a[mt], b[2], b[3]);
+                }
+            }
+        }
+        __syncthreads();
+    }
+
+    // acc[mt][nt][i]: weight row warp*32 + mt*16 + lane/4 (+8 for i >= 2),
+    // token nt*8 + 2*(lane%4) (+1 for odd i).
+    float* out = gridDim.z == 1 ? y : part + (i64)blockIdx.z * n * m;
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int r = row0 + warp * 32 + mt * 16 + (lane >> 2) + ((i >> 1) << 3);
+                const int t = tok0 + nt * 8 + ((lane & 3) << 1) + (i & 1);
+                if (r < m && t < n) out[(i64)t * m + r] = acc[mt][nt][i];
+            }
+    if (gridDim.z == 1) return;
+
+    // Split k: the last part of this tile to finish sums the partials.
+    __shared__ int last;
+    __threadfence();
+    __syncthreads();
+    int* c = cnt + blockIdx.y * gridDim.x + blockIdx.x;
+    if (tid == 0) last = atomicAdd(c, 1) == (int)gridDim.z - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    for (int i = tid; i < MMA_BM * BN; i += MMA_THREADS) {
+        const int r = row0 + (i % MMA_BM), t = tok0 + i / MMA_BM;
+        if (r >= m || t >= n) continue;
+        float s = 0.0f;
+        for (int z = 0; z < (int)gridDim.z; z++) s += __ldcg(part + ((i64)z * n + t) * m + r);
+        y[(i64)t * m + r] = s;
+    }
+    if (tid == 0) *c = 0;  // ready for the next launch
+#endif
+}
+
+#define MMA_KERNEL(TNAME, T, BN)                                                                              \
+    extern "C" __global__ void __launch_bounds__(MMA_THREADS)                                                 \
+        mma_##TNAME##_##BN(const u8* w, const u8* aux, i64 rowBytes, const u16* x, float* y, float* part,    \
+                           int* cnt, int m, int k, int n) {                                                   \
+        mma_matmul<T, BN>(w, aux, rowBytes, x, y, part, cnt, m, k, n);                                        \
+    }
+#define MMA_TYPE(TNAME, T) MMA_KERNEL(TNAME, T, 16) MMA_KERNEL(TNAME, T, 32) MMA_KERNEL(TNAME, T, 64)
+
+MMA_TYPE(f16, T_F16)
+MMA_TYPE(q4_0s, T_Q4_0S)
+MMA_TYPE(q8_0s, T_Q8_0S)
+MMA_TYPE(q4_1, T_Q4_1)
+MMA_TYPE(q5_0, T_Q5_0)
+MMA_TYPE(q5_1, T_Q5_1)
+MMA_TYPE(q2_k, T_Q2_K)
+MMA_TYPE(q3_k, T_Q3_K)
+MMA_TYPE(q4_k, T_Q4_K)
+MMA_TYPE(q5_k, T_Q5_K)
+MMA_TYPE(q6_k, T_Q6_K)

@@ -1,0 +1,198 @@
+package gpu
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/rocmforge/rocmforge/compute/gpu/cuda"
+)
+
+// The tensor-core path for mid-sized batches (kernels/mma.cu): batched
+// decode of 9 to ~128 sequences multiplies quantized weights without first
+// writing them out as f16 (the cuBLAS path writes and re-reads 2 bytes per
+// weight per call, ~13 GB a step for a 7B model); each block dequantizes
+// its weight tiles into shared memory and multiplies with mma.sync.
+
+// Shape of the kernels (MMA_BM, MMA_BK, MMA_THREADS, MMA_LD in mma.cu).
+const (
+	mmaRows    = 128
+	mmaChunk   = 128
+	mmaThreads = 128
+	mmaLD      = mmaChunk + 8
+)
+
+// defaultMMAMaxTokens is the largest batch the mma kernels take by default
+// (larger ones go to cuBLAS); ROCMFORGE_GPU_MMA_MAX overrides it, and
+// ROCMFORGE_GPU_MMA=0 turns the path off (for A/B timing).
+const defaultMMAMaxTokens = 128
+
+// mmaTokenTiles are the token tiles (BN) the kernels are built for.
+var mmaTokenTiles = []int{16, 32, 64}
+
+// mmaLayouts are the weight layouts with mma kernels: F16 and every
+// quantized layout whose f16 rounding is what the cuBLAS path uses (F32
+// stays on the exact float GEMM, BF16 on cuBLAS's bf16 GEMM).
+var mmaLayouts = map[string]bool{"f16": true, "q4_0s": true, "q8_0s": true, "q4_1": true, "q5_0": true,
+	"q5_1": true, "q2_k": true, "q3_k": true, "q4_k": true, "q5_k": true, "q6_k": true}
+
+// mmaNames[layout][bn] is the kernel's name.
+var mmaNames = func() map[string]map[int]string {
+	names := map[string]map[int]string{}
+	for l := range mmaLayouts {
+		names[l] = map[int]string{}
+		for _, bn := range mmaTokenTiles {
+			names[l][bn] = fmt.Sprintf("mma_%s_%d", l, bn)
+		}
+	}
+	return names
+}()
+
+// mmaKernelNames lists the functions mma.cu defines (for kernelNames).
+func mmaKernelNames() []string {
+	var names []string
+	for _, byBN := range mmaNames {
+		for _, n := range byBN {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// mmaSmem is the dynamic shared memory of the kernel with token tile bn.
+func mmaSmem(bn int) int { return (mmaRows + bn) * mmaLD * 2 }
+
+// mmaState is the mma path's settings and scratch.
+type mmaState struct {
+	maxTokens int    // batches of up to this many tokens (and at least minTokens) use it; 0: off
+	off       string // why the path is off
+	blocks    int    // split k until a launch has about this many blocks
+	part, cnt scratch
+}
+
+// initMMA turns the path on when the device has mma.sync (sm_80 or newer,
+// CUDA) and the kernels are loaded. The context must be current.
+func (b *Backend) initMMA() {
+	mm := &b.blas.mma
+	var major int
+	if _, err := fmt.Sscanf(b.arch, "sm_%d", &major); err != nil || major < 80 {
+		mm.off = "off (needs sm_80 or newer, device is " + b.arch + ")"
+		return
+	}
+	if os.Getenv("ROCMFORGE_GPU_MMA") == "0" {
+		mm.off = "off (ROCMFORGE_GPU_MMA=0)"
+		return
+	}
+	for _, byBN := range mmaNames {
+		for bn, name := range byBN {
+			k, ok := b.k.all[name]
+			if !ok {
+				mm.off = "off (kernel " + name + " not loaded)"
+				return
+			}
+			if err := b.drv.FuncSetAttribute(k.fn, cuda.FuncAttrMaxDynamicSharedMB, mmaSmem(bn)); err != nil {
+				mm.off = fmt.Sprintf("off (%s: %d bytes of shared memory: %v)", name, mmaSmem(bn), err)
+				return
+			}
+		}
+	}
+	mm.maxTokens = defaultMMAMaxTokens
+	if v, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_MMA_MAX")); err == nil && v >= 0 {
+		mm.maxTokens = v
+	}
+	mm.blocks = 2 * b.sms
+	if v, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_MMA_BLOCKS")); err == nil && v >= 1 {
+		mm.blocks = v
+	}
+	if mm.maxTokens == 0 {
+		mm.off = "off (ROCMFORGE_GPU_MMA_MAX=0)"
+	}
+}
+
+// useMMA reports whether a MatMul of n tokens by the weight wb [m, k] that
+// takes the large-batch path goes to the mma kernels.
+func (b *Backend) useMMA(wb *devBuf, n, k int) bool {
+	return n <= b.blas.mma.maxTokens && b.useBLAS(n) && k%8 == 0 && mmaLayouts[wb.layout]
+}
+
+// mmaPlan is one launch: the token tile, the grid and the k split.
+type mmaPlan struct {
+	bn             int
+	tilesM, tilesN int
+	split          int
+}
+
+// planMMA picks the token tile for n tokens and splits k when the grid of
+// m rows is smaller than the target block count: enough blocks in flight
+// to keep the memory system busy, each part at least one chunk.
+func (b *Backend) planMMA(n, m, k int) mmaPlan {
+	p := mmaPlan{bn: mmaTokenTiles[len(mmaTokenTiles)-1]}
+	for _, bn := range mmaTokenTiles {
+		if n <= bn {
+			p.bn = bn
+			break
+		}
+	}
+	p.tilesM, p.tilesN = (m+mmaRows-1)/mmaRows, (n+p.bn-1)/p.bn
+	chunks := (k + mmaChunk - 1) / mmaChunk
+	tiles := p.tilesM * p.tilesN
+	p.split = 1
+	if tiles < b.blas.mma.blocks && chunks > 1 {
+		s := min(chunks, (b.blas.mma.blocks+tiles-1)/tiles)
+		per := (chunks + s - 1) / s
+		p.split = (chunks + per - 1) / per // no empty parts
+	}
+	return p
+}
+
+// sizeMMA grows the activation, partial-sum and counter scratch a MatMul of
+// n tokens by an [m, k] weight needs on the mma path.
+func (b *Backend) sizeMMA(n, m, k int) error {
+	if err := b.grow(&b.blas.xh, 2*int64(n)*int64(k)); err != nil {
+		return err
+	}
+	p := b.planMMA(n, m, k)
+	if p.split == 1 {
+		return nil
+	}
+	if err := b.grow(&b.blas.mma.part, 4*int64(p.split)*int64(n)*int64(m)); err != nil {
+		return err
+	}
+	c := &b.blas.mma.cnt
+	before := c.ptr
+	if err := b.grow(c, 4*int64(p.tilesM)*int64(p.tilesN)); err != nil {
+		return err
+	}
+	if c.ptr != before {
+		// The kernels leave every counter at zero; a new buffer starts so.
+		return b.drv.MemsetD32Async(c.ptr, 0, int(c.bytes/4), b.stream)
+	}
+	return nil
+}
+
+// matmulMMA is dst[n, m] = x[n, k] · w[m, k]ᵀ on the mma kernels (the
+// context is current): the activations rounded to f16 into the scratch,
+// then one launch.
+func (b *Backend) matmulMMA(wb, xb, db *devBuf, rowBytes int64, n, m, k int) error {
+	wrap := func(err error) error {
+		if err == nil {
+			return nil
+		}
+		return fmt.Errorf("matmul: %s weight [%d %d], %d tokens, mma path: %w", wb.typ, m, k, n, err)
+	}
+	if err := b.sizeMMA(n, m, k); err != nil {
+		return wrap(err)
+	}
+	bl := &b.blas
+	nk := int64(n) * int64(k)
+	b.args.reset().ptr(bl.xh.ptr).ptr(xb.ptr).i64(nk)
+	if err := b.launch(b.k.all["f32_to_f16"], b.gridFor(nk, 256), cuda.Dim3{X: 256}, 0); err != nil {
+		return wrap(err)
+	}
+	p := b.planMMA(n, m, k)
+	kern := b.k.all[mmaNames[wb.layout][p.bn]]
+	b.args.reset().ptr(wb.ptr).ptr(wb.aux).i64(rowBytes).ptr(bl.xh.ptr).ptr(db.ptr).
+		ptr(bl.mma.part.ptr).ptr(bl.mma.cnt.ptr).i32(m).i32(k).i32(n)
+	grid := cuda.Dim3{X: uint32(p.tilesM), Y: uint32(p.tilesN), Z: uint32(p.split)}
+	return wrap(b.launch(kern, grid, cuda.Dim3{X: mmaThreads}, mmaSmem(p.bn)))
+}
