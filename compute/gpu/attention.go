@@ -3,6 +3,7 @@ package gpu
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"unsafe"
 
 	"github.com/rocmforge/rocmforge/compute"
@@ -24,7 +25,8 @@ const (
 // attSplitBlocksPerSM blocks per multiprocessor; the partial results go to
 // a scratch of attPartials records, allocated once at start (a captured
 // graph keeps its address), and attention_combine merges them.
-// ROCMFORGE_GPU_ATT_SPLIT=0 turns it off, for A/B timing.
+// ROCMFORGE_GPU_ATT_SPLIT=0 turns it off and =N aims at N blocks per
+// multiprocessor instead, for A/B timing.
 const (
 	attMaxSplits        = 32
 	attSplitMinKeys     = 32
@@ -51,6 +53,7 @@ type attState struct {
 	combine          kernel
 	part             cuda.DevicePtr // attPartials records of attNV*warp+2 floats
 	splitOn          bool
+	perSM            int // split-K target blocks per multiprocessor
 }
 
 // loadAttention looks up the attention kernels (after loadKernels has
@@ -67,7 +70,11 @@ func (b *Backend) loadAttention() error {
 		}
 	}
 	a.combine = b.k.all["attention_combine"]
-	a.splitOn = os.Getenv("ROCMFORGE_GPU_ATT_SPLIT") != "0"
+	a.splitOn, a.perSM = true, attSplitBlocksPerSM
+	if v, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_ATT_SPLIT")); err == nil {
+		a.splitOn = v > 0
+		a.perSM = min(max(v, 1), 64)
+	}
 	var err error
 	if a.part, err = b.alloc(int64(attPartials) * int64(attNV*b.warp+2) * 4); err != nil {
 		return fmt.Errorf("gpu: attention split-K scratch: %w", err)
@@ -87,12 +94,25 @@ func (b *Backend) freeAttention() {
 // gets when its longest context is keys positions (1: no split).
 func (b *Backend) attSplits(rows, heads, keys int) int {
 	blocks := rows * heads
-	target := attSplitBlocksPerSM * b.sms
+	target := b.att.perSM * b.sms
 	if !b.att.splitOn || b.att.part == 0 || 2*blocks > target {
 		return 1
 	}
 	n := min((target+blocks-1)/blocks, keys/attSplitMinKeys, attPartials/blocks, attMaxSplits)
 	return max(n, 1)
+}
+
+// attKeyRoom is the keys a graph step's block tables hold for seqs: the
+// longest context's blocks rounded up to a power of two, at least 16.
+func attKeyRoom(seqs []compute.SeqAttn, bs int) int {
+	used, r := 0, 16
+	for _, s := range seqs {
+		used = max(used, (s.CtxLen+bs-1)/bs)
+	}
+	for r < used {
+		r *= 2
+	}
+	return r * bs
 }
 
 // kvBufs returns a pool's device buffers (CheckKVPool has passed).
@@ -227,21 +247,13 @@ func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []i
 		grid := cuda.Dim3{X: uint32((n + atQT - 1) / atQT), Y: uint32(p.NHead)}
 		return b.launch(b.att.tile[kp.layout], grid, cuda.Dim3{X: atWarps * 32}, atSmem(p.HeadDim, p.HeadDimV))
 	}
-	// The split depends on the keys the staged block tables can hold, not
-	// on this step's contexts: a graph step is replayed until a context
-	// outgrows its tables (stageAttention), and its grid is fixed.
-	keys := 0
-	for _, s := range seqs {
-		keys = max(keys, s.CtxLen)
-	}
-	if b.mode != modeEager {
-		used, r := (keys+pool.BlockSize-1)/pool.BlockSize, 16
-		for r < used {
-			r *= 2
-		}
-		keys = r * pool.BlockSize
-	}
-	splits := b.attSplits(n, p.NHead, keys)
+	// The split depends on the keys a graph step's block tables can hold
+	// (the longest context's blocks rounded up to a power of two, at least
+	// 16; stageAttention), not on this step's contexts: the step is replayed
+	// until a context outgrows its tables, and its grid is fixed. Eager
+	// calls round the same way, so that a step gives the same bits with or
+	// without graphs.
+	splits := b.attSplits(n, p.NHead, attKeyRoom(seqs, pool.BlockSize))
 	// Decode has few (row, head) blocks, each walking its context in one
 	// dependent chain of loads per warp: give them more warps, up to 16,
 	// until the grid holds about 16 warps per multiprocessor.

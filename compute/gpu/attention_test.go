@@ -174,7 +174,7 @@ func TestAttentionSplitK(t *testing.T) {
 				a := newAttnSetup(t, b, rng, p, typ, 16, spec)
 				for _, on := range []bool{true, false} {
 					b.att.splitOn = on
-					splits := b.attSplits(a.n, p.NHead, ctx)
+					splits := b.attSplits(a.n, p.NHead, attKeyRoom(a.seqs, 16))
 					if on && ctx >= 300 && splits < 2 {
 						t.Errorf("ctx %d, %d rows: %d split(s), want several", ctx, a.n, splits)
 					}
@@ -220,16 +220,17 @@ func TestKVPoolErrors(t *testing.T) {
 func BenchmarkAttentionDecode(bm *testing.B) {
 	b := testBackend(bm)
 	b.syncEachOp = false
-	defer func(on bool) { b.syncEachOp, b.att.splitOn = true, on }(b.att.splitOn)
+	defer func(on bool, perSM int) { b.syncEachOp, b.att.splitOn, b.att.perSM = true, on, perSM }(b.att.splitOn, b.att.perSM)
 	for _, sh := range []struct {
 		name              string
 		heads, kvHeads, d int
 	}{{"tiny", 32, 4, 64}, {"7b", 32, 32, 128}} {
 		for _, ctx := range []int{128, 1024, 4096} {
 			for _, typ := range []ggml.Type{ggml.F32, ggml.F16, ggml.Q8_0} {
-				for _, split := range []bool{false, true} {
-					bm.Run(fmt.Sprintf("%s/ctx%d/%s/split=%v", sh.name, ctx, typ, split), func(bm *testing.B) {
-						b.att.splitOn = split
+				// split=0: off; N: split-K aiming at N blocks per multiprocessor.
+				for _, perSM := range []int{0, attSplitBlocksPerSM, 2 * attSplitBlocksPerSM} {
+					bm.Run(fmt.Sprintf("%s/ctx%d/%s/split=%d", sh.name, ctx, typ, perSM), func(bm *testing.B) {
+						b.att.splitOn, b.att.perSM = perSM > 0, max(perSM, 1)
 						benchDecode(bm, b, sh.heads, sh.kvHeads, sh.d, ctx, typ)
 					})
 				}
@@ -317,7 +318,7 @@ func benchDecode(bm *testing.B, b *Backend, heads, kvHeads, d, ctx int, typ ggml
 	sec := bm.Elapsed().Seconds()
 	bm.ReportMetric(sec/calls*1e6, "µs/call")
 	bm.ReportMetric(float64(poolBytes)*calls/sec/1e9, "GB/s")
-	bm.Logf("%d pools, %d split(s)", copies, b.attSplits(1, heads, ctx))
+	bm.Logf("%d pools, %d split(s)", copies, b.attSplits(1, heads, attKeyRoom(seqs, bs)))
 }
 
 // BenchmarkAttentionPrefillKV is BenchmarkAttentionPrefill's 512-token

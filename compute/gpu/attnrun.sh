@@ -37,9 +37,9 @@ if on san; then
 	for tool in memcheck racecheck; do
 		t0=$SECONDS
 		(cd compute/gpu && timeout 130 compute-sanitizer --tool $tool --error-exitcode 9 \
-			"$BIN/gpu.test" -test.short -test.count=1 -test.run 'AttentionKVTypes|AttentionSplitK|KVPoolErrors' 2>&1) > "$OUT/san-$tool.log"
+			"$BIN/gpu.test" -test.v -test.short -test.count=1 -test.run 'AttentionKVTypes|AttentionSplitK|KVPoolErrors' 2>&1) > "$OUT/san-$tool.log"
 		summary "compute-sanitizer $tool rc=$? in $((SECONDS - t0)) s: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/san-$tool.log" | tail -1)"
-		grep -E '^(ok|FAIL|PASS)|Invalid|Race|hazard' "$OUT/san-$tool.log" | head -8
+		grep -E '^(--- |ok|FAIL|PASS)|Invalid|Race|hazard|no usable' "$OUT/san-$tool.log" | head -8
 	done
 fi
 

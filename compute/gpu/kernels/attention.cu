@@ -42,6 +42,8 @@ __device__ __forceinline__ float4 kv_at4(const void* __restrict__ base, const u8
 
 // Per-lane V accumulators: head_dim_v <= ATT_NV * WARP_SIZE.
 #define ATT_NV 16
+// Keys a warp of the decode kernel reads at once.
+#define ATT_KG 4
 
 // rowSeq[i]: the sequence owning query row i, or -1 (row gets zeros).
 // seqInfo[2s], seqInfo[2s+1]: CtxLen and the offset of the sequence's block
@@ -100,22 +102,53 @@ __device__ void attention_dec(float* __restrict__ out, const float* __restrict__
     float m = -RF_INF, l = 0.0f, acc[ATT_NV];
 #pragma unroll
     for (int r = 0; r < ATT_NV; r++) acc[r] = 0.0f;
-    for (int j = lo + warp; j <= hi; j += warps) {
-        const i64 slot = (i64)bt[j / bs] * bs + j % bs;
-        const i64 kb = slot * kStride + (i64)kvh * hd;
-        float dot = 0.0f;
-        for (int d = lane; d < hd; d += WARP_SIZE) dot += sq[d] * kv_at<T>(K, Kaux, kb + d);
-        dot = warp_sum(dot);
-        float sc = scale * dot;
-        if (softcap > 0.0f) sc = softcap * tanhf(sc / softcap);
-        const float mn = fmaxf(m, sc);
-        const float corr = expf(m - mn), p = expf(sc - mn);
-        l = l * corr + p;
-        const i64 vb = slot * vStride + (i64)kvh * hdv;
+    // Each warp takes ATT_KG consecutive keys at a time (groups round-robin
+    // over the warps), so that ATT_KG rows' loads are in flight at once: a
+    // key at a time is one dependent chain of global loads per warp, and the
+    // kernel waited on memory latency, not bandwidth. Keys past hi in the
+    // last group read key hi again and weigh 0.
+    for (int j0 = lo + warp * ATT_KG; j0 <= hi; j0 += warps * ATT_KG) {
+        i64 kb[ATT_KG], vb[ATT_KG];
+#pragma unroll
+        for (int u = 0; u < ATT_KG; u++) {
+            const int j = min(j0 + u, hi);
+            const i64 slot = (i64)bt[j / bs] * bs + j % bs;
+            kb[u] = slot * kStride + (i64)kvh * hd;
+            vb[u] = slot * vStride + (i64)kvh * hdv;
+        }
+        float dot[ATT_KG];
+#pragma unroll
+        for (int u = 0; u < ATT_KG; u++) dot[u] = 0.0f;
+        for (int d = lane; d < hd; d += WARP_SIZE) {
+            const float qd = sq[d];
+#pragma unroll
+            for (int u = 0; u < ATT_KG; u++) dot[u] += qd * kv_at<T>(K, Kaux, kb[u] + d);
+        }
+        float sc[ATT_KG], mn = m;
+#pragma unroll
+        for (int u = 0; u < ATT_KG; u++) {
+            float x = scale * warp_sum(dot[u]);
+            if (softcap > 0.0f) x = softcap * tanhf(x / softcap);
+            sc[u] = j0 + u <= hi ? x : -RF_INF;
+            mn = fmaxf(mn, sc[u]);
+        }
+        const float corr = expf(m - mn);  // 0 on the first group (m = -inf)
+        float p[ATT_KG];
+        l *= corr;
+#pragma unroll
+        for (int u = 0; u < ATT_KG; u++) {
+            p[u] = expf(sc[u] - mn);
+            l += p[u];
+        }
 #pragma unroll
         for (int r = 0; r < ATT_NV; r++) {
             const int d = lane + r * WARP_SIZE;
-            if (d < hdv) acc[r] = acc[r] * corr + p * kv_at<T>(V, Vaux, vb + d);
+            if (d < hdv) {
+                float a = acc[r] * corr;
+#pragma unroll
+                for (int u = 0; u < ATT_KG; u++) a += p[u] * kv_at<T>(V, Vaux, vb[u] + d);
+                acc[r] = a;
+            }
         }
         m = mn;
     }
