@@ -12,28 +12,28 @@
 #   mkdir -p testdata-gpu/testdata && cp -rL ../shared/testdata/golden testdata-gpu/testdata/
 #
 # then, from the repository root: bash compute/gpu/attnrun.sh. Logs go to
-# $OUT (/tmp/gpu-out). STAGES (default "test san model bench") picks parts.
+# $OUT (/tmp/gpu-out). STAGES (default "test model bench san") picks the
+# parts and their order.
 set -u
 OUT=${OUT:-/tmp/gpu-out}
-STAGES=${STAGES:-test san model bench}
+STAGES=${STAGES:-test model bench san}
 ROOT=$(pwd)
 BIN=$ROOT/bin/attn
 mkdir -p "$OUT"
 summary() { echo "== $*" | tee -a "$OUT/summary.txt"; }
-on() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 export ROCMFORGE_KERNEL_CACHE=/tmp/rf-kernels
 
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | tee -a "$OUT/summary.txt"
 
-if on test; then
+stage_test() {
 	t0=$SECONDS
 	(cd compute/gpu && timeout 150 "$BIN/gpu.test" -test.v -test.count=1 2>&1) > "$OUT/gpu-test.log"
 	summary "gpu tests rc=$? in $((SECONDS - t0)) s: $(grep -c '^--- PASS' "$OUT/gpu-test.log") pass, $(grep -c '^--- FAIL' "$OUT/gpu-test.log") fail, $(grep -c '^--- SKIP' "$OUT/gpu-test.log") skip"
 	grep -E '^--- FAIL|^    .*(error|Error|differ|holds|split)' "$OUT/gpu-test.log" | head -30
 	grep -E '(attention|kvwrite)_' "$OUT/gpu-test.log" | head -12
-fi
+}
 
-if on san; then
+stage_san() {
 	for tool in memcheck racecheck; do
 		t0=$SECONDS
 		(cd compute/gpu && timeout 130 compute-sanitizer --tool $tool --error-exitcode 9 \
@@ -41,20 +41,21 @@ if on san; then
 		summary "compute-sanitizer $tool rc=$? in $((SECONDS - t0)) s: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/san-$tool.log" | tail -1)"
 		grep -E '^(--- |ok|FAIL|PASS)|Invalid|Race|hazard|no usable' "$OUT/san-$tool.log" | head -8
 	done
-fi
+}
 
-if on model; then
+stage_model() {
 	t0=$SECONDS
 	(cd model && ROCMFORGE_SHARED="$ROOT/testdata-gpu" timeout 150 "$BIN/model.test" -test.v -test.count=1 -test.run 'GPU' 2>&1) > "$OUT/model-gpu.log"
 	summary "model GPU tests rc=$? in $((SECONDS - t0)) s: $(grep -c -- '--- PASS' "$OUT/model-gpu.log") pass, $(grep -c -- '--- FAIL' "$OUT/model-gpu.log") fail"
 	grep -E -- '--- FAIL|exceeds|greedy step|cache: .*max' "$OUT/model-gpu.log" | head -30
-fi
+}
 
-if on bench; then
+stage_bench() {
 	t0=$SECONDS
 	(cd compute/gpu && timeout 150 "$BIN/gpu.test" -test.run '^$' -test.bench 'AttentionDecode|AttentionPrefillKV' -test.benchtime 100x 2>&1) > "$OUT/bench.log"
 	summary "microbenchmarks rc=$? in $((SECONDS - t0)) s"
 	grep -E '^Benchmark' "$OUT/bench.log" | sed -E 's/^Benchmark//; s/[[:space:]]+/ /g; s/ [0-9]+ ns\/op//'
 	grep -E 'pools, ' "$OUT/bench.log" | sort | uniq -c | head -8
-fi
+}
+for st in $STAGES; do "stage_$st"; done
 cat "$OUT/summary.txt"
