@@ -48,16 +48,17 @@ func newTokenChunk(template any) (*tokenChunk, error) {
 	}, nil
 }
 
-// encode returns the chunk of choice index with text. The result is valid
-// until the next call.
-func (c *tokenChunk) encode(index int, text string) rawChunk {
+// encode encodes the chunk of choice index with text into c.buf and
+// returns c, which sse.write takes as the chunk (a pointer: no allocation
+// to put it in an interface). It is valid until the next call.
+func (c *tokenChunk) encode(index int, text string) *tokenChunk {
 	b := append(c.buf[:0], c.head...)
 	b = strconv.AppendInt(b, int64(index), 10)
 	b = append(b, c.mid...)
 	b = appendJSONString(b, text)
 	b = append(b, c.tail...)
 	c.buf = b
-	return b
+	return c
 }
 
 // appendJSONString appends s as a JSON string the way encoding/json does

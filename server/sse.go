@@ -28,11 +28,8 @@ func newSSE(w http.ResponseWriter) *sse {
 	return e
 }
 
-// rawChunk is a chunk already encoded as JSON.
-type rawChunk []byte
-
-// send writes one event with v as its JSON data (v itself when it is a
-// rawChunk) and flushes it.
+// send writes one event with v as its JSON data (v's encoding when it is a
+// *tokenChunk) and flushes it.
 func (e *sse) send(v any) error {
 	if e.write(v) != nil {
 		return e.err
@@ -48,8 +45,8 @@ func (e *sse) write(v any) error {
 	}
 	var data []byte
 	switch c := v.(type) {
-	case rawChunk:
-		data = c
+	case *tokenChunk:
+		data = c.buf
 	default:
 		b, err := json.Marshal(v)
 		if err != nil {

@@ -54,23 +54,31 @@ func TestTokenChunks(t *testing.T) {
 		for _, s := range []string{"x", " Once", "\"<&>\"", "\x01", "\n\t", "日本"} {
 			ev := choiceEvent{index: idx, Event: engine.Event{Token: 5, Text: s}}
 			want, _ := json.Marshal(text.body(textChoice{Index: idx, Text: s}))
-			got, ok := text.streamToken(ev).(rawChunk)
-			if !ok || string(got) != string(want) {
-				t.Errorf("text chunk (%d, %q):\n got %s (fast %v)\nwant %s", idx, s, got, ok, want)
+			got := chunkBytes(text.streamToken(ev))
+			if string(got) != string(want) {
+				t.Errorf("text chunk (%d, %q):\n got %s\nwant %s", idx, s, got, want)
 			}
 			content := s
 			want, _ = json.Marshal(chat.chunk(chunkChoice{Index: idx, Delta: chatDelta{Content: &content}}))
-			got, ok = chat.streamToken(ev).(rawChunk)
-			if !ok || string(got) != string(want) {
-				t.Errorf("chat chunk (%d, %q):\n got %s (fast %v)\nwant %s", idx, s, got, ok, want)
+			got = chunkBytes(chat.streamToken(ev))
+			if string(got) != string(want) {
+				t.Errorf("chat chunk (%d, %q):\n got %s\nwant %s", idx, s, got, want)
 			}
 		}
 	}
 	// With logprobs the chunks carry more than the text: no fast path.
 	lp := &chatFormat{m: m, id: "chatcmpl-2", g: &generation{logprobs: true}}
-	if _, fast := lp.streamToken(choiceEvent{Event: engine.Event{Token: 5, Text: "x"}}).(rawChunk); fast {
+	if _, fast := lp.streamToken(choiceEvent{Event: engine.Event{Token: 5, Text: "x"}}).(*tokenChunk); fast {
 		t.Error("a logprobs chunk took the fast path")
 	}
+}
+
+// chunkBytes is the encoding of a fast chunk, or nil for another value.
+func chunkBytes(v any) []byte {
+	if c, ok := v.(*tokenChunk); ok {
+		return c.buf
+	}
+	return nil
 }
 
 // flushCounter is a response writer that counts flushes.
