@@ -165,7 +165,7 @@ func (b *Backend) useBLAS(n int) bool {
 // weight wb [m, k] needs (the context is current).
 func (b *Backend) sizeBLAS(wb *devBuf, n, m, k int) error {
 	if k != 0 && b.useMMA(wb, n, k) {
-		return b.sizeMMA(n, m, k)
+		return b.sizeMMA(wb.layout, n, m, k)
 	}
 	if k == 0 || wb.layout == "f32" || b.blas.h == 0 {
 		return nil

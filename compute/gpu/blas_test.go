@@ -188,7 +188,7 @@ func TestMatMulMMA(t *testing.T) {
 				if !b.useMMA(w.g.Dev.(*devBuf), n, k) {
 					t.Fatalf("%s n = %d, k = %d does not take the mma path", typ, n, k)
 				}
-				if b.planMMA(n, m, k).split > 1 {
+				if b.planMMA(w.g.Dev.(*devBuf).layout, n, m, k).split > 1 {
 					splits++
 				}
 				x := f32Pair(t, b, "x", randVec(rng, n*k, 1), n, k)
@@ -216,9 +216,9 @@ func TestMatMulMMA(t *testing.T) {
 	must(t, "reference", ref.MatMul(dst.r, x.r, w.r))
 	oldBlocks := b.blas.mma.blocks
 	defer func() { b.blas.mma.blocks = oldBlocks }()
-	for _, blocks := range []int{1, 1 << 20} {
+	for _, blocks := range []int{1, 1 << 20} { // ROCMFORGE_GPU_MMA_BLOCKS
 		b.blas.mma.blocks = blocks
-		p := b.planMMA(n, m, k)
+		p := b.planMMA("q4_0s", n, m, k)
 		what := fmt.Sprintf("Q4_0 n%d m%d k%d in %d parts", n, m, k, p.split)
 		if want := map[int]int{1: 1, 1 << 20: 9}[blocks]; p.split != want {
 			t.Fatalf("%s: want %d parts", what, want)
@@ -235,10 +235,11 @@ func TestMatMulMMA(t *testing.T) {
 	}
 }
 
-// BenchmarkMatMulBatched is the batched-decode range, 9 to 128 tokens, on
+// BenchmarkMatMulBatched is the batched-decode range, 8 to 128 tokens, on
 // the mma kernels and on the cuBLAS path (dequantize to f16, convert, GEMM),
-// weights cycled through 160 MB as in BenchmarkMatVec: where cuBLAS starts
-// to win sets defaultMMAMaxTokens.
+// and at 8 tokens on the matrix-vector kernels too; weights cycled through
+// 160 MB as in BenchmarkMatVec: where cuBLAS starts to win sets
+// defaultMMAMaxTokens.
 func BenchmarkMatMulBatched(bm *testing.B) {
 	b := testBackend(bm)
 	if b.blas.mma.maxTokens == 0 || b.blas.h == 0 {
@@ -246,21 +247,28 @@ func BenchmarkMatMulBatched(bm *testing.B) {
 	}
 	b.syncEachOp = false
 	defer func() { b.syncEachOp = true }()
-	defer withBLASMin(b, 9)()
 	for _, typ := range []ggml.Type{ggml.Q4_0, ggml.Q8_0, ggml.Q4_K, ggml.Q6_K, ggml.F16} {
 		shapes := [][2]int{{4096, 4096}}
 		if typ == ggml.Q4_0 || typ == ggml.Q8_0 {
-			shapes = append(shapes, [2]int{11008, 4096}, [2]int{4096, 11008})
+			shapes = append(shapes, [2]int{11008, 4096}, [2]int{4096, 11008}, [2]int{2048, 2048}, [2]int{32000, 4096})
 		}
 		for _, sz := range shapes {
-			for _, n := range []int{9, 16, 32, 64, 128} {
-				for _, path := range []string{"mma", "cublas"} {
+			for _, n := range []int{8, 9, 16, 32, 64, 128} {
+				paths := []string{"mma", "cublas"}
+				if n <= maxMatVecTokens {
+					paths = append(paths, "matvec")
+				}
+				for _, path := range paths {
 					bm.Run(fmt.Sprintf("%s/%dx%d/n%d/%s", typ, sz[0], sz[1], n, path), func(bm *testing.B) {
-						max := 0
-						if path == "mma" {
-							max = 1 << 20
+						lim, from := 0, 1
+						switch path {
+						case "mma":
+							lim = 1 << 20
+						case "matvec":
+							from = maxMatVecTokens + 1
 						}
-						defer withMMA(b, max)()
+						defer withBLASMin(b, from)()
+						defer withMMA(b, lim)()
 						benchMatMul(bm, b, typ, sz[0], sz[1], n)
 					})
 				}

@@ -64,11 +64,20 @@ func mmaSmem(bn int) int { return (mmaRows + bn) * mmaLD * 2 }
 
 // mmaState is the mma path's settings and scratch.
 type mmaState struct {
-	maxTokens int    // batches of up to this many tokens (and at least minTokens) use it; 0: off
-	off       string // why the path is off
-	blocks    int    // split k until a launch has about this many blocks
+	maxTokens int            // batches of up to this many tokens (and at least minTokens) use it; 0: off
+	off       string         // why the path is off
+	slots     map[string]int // blocks of each kernel resident at once on the device
+	blocks    int            // ROCMFORGE_GPU_MMA_BLOCKS: split k up to this many blocks instead (0: slots)
 	part, cnt scratch
 }
+
+// regsPerSM and smemPerSM bound the resident blocks (every CUDA
+// architecture with mma.sync has 64 Ki registers; sm_80 to sm_90 have
+// 164-228 KiB of shared memory, so 160 KiB is safe).
+const (
+	regsPerSM = 64 << 10
+	smemPerSM = 160 << 10
+)
 
 // initMMA turns the path on when the device has mma.sync (sm_80 or newer,
 // CUDA) and the kernels are loaded. The context must be current.
@@ -83,6 +92,7 @@ func (b *Backend) initMMA() {
 		mm.off = "off (ROCMFORGE_GPU_MMA=0)"
 		return
 	}
+	mm.slots = map[string]int{}
 	for _, byBN := range mmaNames {
 		for bn, name := range byBN {
 			k, ok := b.k.all[name]
@@ -94,13 +104,20 @@ func (b *Backend) initMMA() {
 				mm.off = fmt.Sprintf("off (%s: %d bytes of shared memory: %v)", name, mmaSmem(bn), err)
 				return
 			}
+			regs, err := b.drv.FuncAttribute(k.fn, cuda.FuncAttrNumRegs)
+			if err != nil {
+				mm.off = fmt.Sprintf("off (%s: %v)", name, err)
+				return
+			}
+			// Registers are allocated 8 a thread at a time.
+			perSM := min(regsPerSM/(max(8, (regs+7)/8*8)*mmaThreads), smemPerSM/(mmaSmem(bn)+1024))
+			mm.slots[name] = max(1, perSM) * b.sms
 		}
 	}
 	mm.maxTokens = defaultMMAMaxTokens
 	if v, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_MMA_MAX")); err == nil && v >= 0 {
 		mm.maxTokens = v
 	}
-	mm.blocks = 2 * b.sms
 	if v, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_MMA_BLOCKS")); err == nil && v >= 1 {
 		mm.blocks = v
 	}
@@ -122,10 +139,11 @@ type mmaPlan struct {
 	split          int
 }
 
-// planMMA picks the token tile for n tokens and splits k when the grid of
-// m rows is smaller than the target block count: enough blocks in flight
-// to keep the memory system busy, each part at least one chunk.
-func (b *Backend) planMMA(n, m, k int) mmaPlan {
+// planMMA picks the token tile for n tokens of a weight in layout and
+// splits k when the grid of m rows would leave room on the device: as many
+// parts as fit in one wave of resident blocks (a second, partial wave would
+// cost a whole block's time), each part at least one chunk.
+func (b *Backend) planMMA(layout string, n, m, k int) mmaPlan {
 	p := mmaPlan{bn: mmaTokenTiles[len(mmaTokenTiles)-1]}
 	for _, bn := range mmaTokenTiles {
 		if n <= bn {
@@ -136,9 +154,12 @@ func (b *Backend) planMMA(n, m, k int) mmaPlan {
 	p.tilesM, p.tilesN = (m+mmaRows-1)/mmaRows, (n+p.bn-1)/p.bn
 	chunks := (k + mmaChunk - 1) / mmaChunk
 	tiles := p.tilesM * p.tilesN
+	slots := b.blas.mma.blocks
+	if slots == 0 {
+		slots = b.blas.mma.slots[mmaNames[layout][p.bn]]
+	}
 	p.split = 1
-	if tiles < b.blas.mma.blocks && chunks > 1 {
-		s := min(chunks, (b.blas.mma.blocks+tiles-1)/tiles)
+	if s := min(chunks, slots/tiles); s > 1 {
 		per := (chunks + s - 1) / s
 		p.split = (chunks + per - 1) / per // no empty parts
 	}
@@ -147,11 +168,11 @@ func (b *Backend) planMMA(n, m, k int) mmaPlan {
 
 // sizeMMA grows the activation, partial-sum and counter scratch a MatMul of
 // n tokens by an [m, k] weight needs on the mma path.
-func (b *Backend) sizeMMA(n, m, k int) error {
+func (b *Backend) sizeMMA(layout string, n, m, k int) error {
 	if err := b.grow(&b.blas.xh, 2*int64(n)*int64(k)); err != nil {
 		return err
 	}
-	p := b.planMMA(n, m, k)
+	p := b.planMMA(layout, n, m, k)
 	if p.split == 1 {
 		return nil
 	}
@@ -180,7 +201,7 @@ func (b *Backend) matmulMMA(wb, xb, db *devBuf, rowBytes int64, n, m, k int) err
 		}
 		return fmt.Errorf("matmul: %s weight [%d %d], %d tokens, mma path: %w", wb.typ, m, k, n, err)
 	}
-	if err := b.sizeMMA(n, m, k); err != nil {
+	if err := b.sizeMMA(wb.layout, n, m, k); err != nil {
 		return wrap(err)
 	}
 	bl := &b.blas
@@ -189,7 +210,7 @@ func (b *Backend) matmulMMA(wb, xb, db *devBuf, rowBytes int64, n, m, k int) err
 	if err := b.launch(b.k.all["f32_to_f16"], b.gridFor(nk, 256), cuda.Dim3{X: 256}, 0); err != nil {
 		return wrap(err)
 	}
-	p := b.planMMA(n, m, k)
+	p := b.planMMA(wb.layout, n, m, k)
 	kern := b.k.all[mmaNames[wb.layout][p.bn]]
 	b.args.reset().ptr(wb.ptr).ptr(wb.aux).i64(rowBytes).ptr(bl.xh.ptr).ptr(db.ptr).
 		ptr(bl.mma.part.ptr).ptr(bl.mma.cnt.ptr).i32(m).i32(k).i32(n)

@@ -3,10 +3,12 @@
 # 2026-11-26)"). Steps (STEPS env, default "test sanitize micro bench"):
 #   test     GPU unit tests, model GPU tests (golden set, graph steps)
 #   sanitize compute-sanitizer memcheck on the mma and cuBLAS-path tests
-#   micro    BenchmarkMatMulBatched (mma kernels against cuBLAS, 9-128 tokens)
-#   bench    rocmforge bench --parallel $LEVELS -p 128 -n 128 -r $REPS on
-#            $ROWS, once per variant (VARIANTS env: "name:ENV=V,ENV2=V"
-#            pairs, default cuBLAS for every batch, then the mma kernels)
+#   micro    BenchmarkMatMulBatched (mma kernels against cuBLAS, 8-128 tokens),
+#            then the mma kernels alone with ROCMFORGE_GPU_MMA_BLOCKS at
+#            each of $SPLITS (the k split's block target)
+#   bench    rocmforge bench --parallel $LEVELS -p 128 -n 128 -r $REPS, one
+#            run per entry of BENCH ("model:name:ENV=V,ENV2=V"; default: each
+#            model with cuBLAS for every batch, then with the mma kernels)
 # Binaries are built elsewhere into bin/mma:
 #
 #   CGO_ENABLED=0 go build -o bin/mma/rocmforge ./cmd/rocmforge
@@ -22,8 +24,9 @@ ROOT=$(pwd)
 BIN=$ROOT/bin/mma
 RF=$BIN/rocmforge
 STEPS=${STEPS:-test sanitize micro bench}
-VARIANTS=${VARIANTS:-cublas:ROCMFORGE_GPU_MMA=0 mma:X=1}
-ROWS=${ROWS:-tiny-Q8_0 7b-Q4_0}
+BENCH=${BENCH:-tiny-Q8_0:cublas:ROCMFORGE_GPU_MMA=0 tiny-Q8_0:mma:X=1 7b-Q4_0:cublas:ROCMFORGE_GPU_MMA=0 7b-Q4_0:mma:X=1}
+ROWS=$(for e in $BENCH; do echo "${e%%:*}"; done | sort -u)
+SPLITS=${SPLITS:-}
 LEVELS=${LEVELS:-1,8,32,64}
 REPS=${REPS:-3}
 MICRO=${MICRO:-MatMulBatched}
@@ -70,34 +73,41 @@ if has micro; then
 	t0=$SECONDS
 	(cd compute/gpu && timeout 200 "$BIN/gpu.test" -test.run '^$' -test.bench "$MICRO" -test.benchtime 20x 2>&1) > "$OUT/micro.log"
 	summary "microbenchmarks rc=$? in $((SECONDS - t0)) s"
-	# One line per shape and batch: µs per call, mma then cuBLAS.
+	for s in $SPLITS; do
+		echo "## ROCMFORGE_GPU_MMA_BLOCKS=$s" >> "$OUT/micro.log"
+		(cd compute/gpu && ROCMFORGE_GPU_MMA_BLOCKS=$s timeout 60 "$BIN/gpu.test" -test.run '^$' -test.benchtime 20x \
+			-test.bench 'MatMulBatched/Q4_0/(4096x4096|11008x4096|2048x2048)/n(9|32|64)/mma' 2>&1 | sed "s/mma/mma-b$s/") >> "$OUT/micro.log"
+	done
+	# One line per shape and batch: µs per call on each path, the best of
+	# the others against the mma kernels.
 	python3 - "$OUT/micro.log" <<'PY' | tee -a "$OUT/summary.txt"
 import re, sys
 rows = {}
 for line in open(sys.argv[1]):
-    m = re.match(r"BenchmarkMatMulBatched/(\S+)/n(\d+)/(mma|cublas)\S*\s.*?([\d.]+) µs/call", line)
+    m = re.match(r"BenchmarkMatMulBatched/(\S+)/n(\d+)/([a-z]+(?:-b\d+)?)(?:-\d+)?\s.*?([\d.]+) µs/call", line)
     if m:
         rows.setdefault((m.group(1), int(m.group(2))), {})[m.group(3)] = float(m.group(4))
 for (shape, n), v in rows.items():
-    a, b = v.get("mma", float("nan")), v.get("cublas", float("nan"))
-    print(f"{shape:22s} n{n:<4d} mma {a:8.1f} µs  cuBLAS {b:8.1f} µs  x{b / a:5.2f}")
+    cells = "  ".join(f"{p} {t:7.1f}" for p, t in v.items())
+    best = min((t for p, t in v.items() if not p.startswith("mma")), default=float("nan"))
+    print(f"{shape:22s} n{n:<4d} {cells}  (other/mma x{best / v.get('mma', float('nan')):5.2f})")
 PY
 fi
 
 if has bench; then
 	wait $synth
 	cat "$OUT/synth.log" >> "$OUT/summary.txt"
-	for m in $ROWS; do
-		for v in $VARIANTS; do
-			name=${v%%:*}
-			envs=$(echo "${v#*:}" | tr ',' ' ')
-			t0=$SECONDS
-			echo "## $m $name" >> "$OUT/bench.jsonl"
-			echo "## $m $name" >> "$OUT/bench-stderr.log"
-			env $envs timeout 150 "$RF" bench --backend cuda --json --parallel "$LEVELS" -p 128 -n 128 -r "$REPS" \
-				-m "$MODELS/$m.gguf" >> "$OUT/bench.jsonl" 2>> "$OUT/bench-stderr.log"
-			summary "bench $m $name rc=$? in $((SECONDS - t0)) s"
-		done
+	for e in $BENCH; do
+		m=${e%%:*}
+		v=${e#*:}
+		name=${v%%:*}
+		envs=$(echo "${v#*:}" | tr ',' ' ')
+		t0=$SECONDS
+		echo "## $m $name" >> "$OUT/bench.jsonl"
+		echo "## $m $name" >> "$OUT/bench-stderr.log"
+		env $envs timeout 150 "$RF" bench --backend cuda --json --parallel "$LEVELS" -p 128 -n 128 -r "$REPS" \
+			-m "$MODELS/$m.gguf" >> "$OUT/bench.jsonl" 2>> "$OUT/bench-stderr.log"
+		summary "bench $m $name rc=$? in $((SECONDS - t0)) s"
 	done
 	grep -iE "error|warn|memory" "$OUT/bench-stderr.log" | head -10
 	python3 - "$OUT/bench.jsonl" <<'PY' | tee -a "$OUT/summary.txt"
@@ -110,8 +120,8 @@ for chunk in text.split("## ")[1:]:
     except Exception as e:
         print(f"{name:20s} no report ({e.__class__.__name__})"); continue
     for res in r["results"]:
-        print(f"{name:20s} {res['test']:6s} gen {res['gen_ts']:8.1f} [{res['min_gen_ts']:.0f}..{res['max_gen_ts']:.0f}]"
-              f"  decode {res['decode_ts']:8.1f}  prompt {res['prompt_ts']:8.1f}  total {res['total_s']:.2f} s"
-              f"  steps {res['steps']:.0f}  {res['step_ms']:.2f} ms/step")
+        print(f"{name:20s} {res['test']:6s} gen {res['gen_ts']:7.1f} [{res['min_gen_ts']:.0f}..{res['max_gen_ts']:.0f}]"
+              f" decode {res['decode_ts']:7.1f} prompt {res['prompt_ts']:7.0f} total {res['total_s']:.2f} s"
+              f" steps {res['steps']:.0f} decode step {res['decode_step_ms']:.2f} ms argmax {res['argmax_share']:.0%}")
 PY
 fi

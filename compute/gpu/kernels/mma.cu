@@ -165,6 +165,83 @@ struct WTile<T_Q8_0S> {
 };
 #endif
 
+// Q4_K: 8 elements share a sub-block's scale and min (d·sc, dmin·m in f32,
+// rounded as dq does); the quants are 8 bytes, low or high nibbles.
+template <>
+struct WTile<T_Q4_K> {
+    struct Raw {
+        uint2 q;
+        float d1, m1;
+    };
+    static __device__ __forceinline__ Raw zero() { return Raw{make_uint2(0, 0), 0.0f, 0.0f}; }
+    static __device__ __forceinline__ Raw load(const u8* __restrict__ w, const u8*, i64 rowBytes, int row, int col,
+                                               int) {
+        const u8* b = w + (i64)row * rowBytes + (col >> 8) * 144;
+        const int e = col & 255, g = e >> 6, l = e & 31;
+        int sc, mn;
+        scale_min_k4(2 * g + ((e >> 5) & 1), b + 4, &sc, &mn);
+        const u32 dm = *(const u32*)b;
+        Raw r;
+        r.q = *(const uint2*)(b + 16 + 32 * g + l);
+        r.d1 = mul_rn(half_to_float((u16)dm), (float)sc);
+        r.m1 = mul_rn(half_to_float((u16)(dm >> 16)), (float)mn);
+        return r;
+    }
+    static __device__ __forceinline__ uint4 cvt(const Raw& r, int col) {
+        const int sh = col & 32 ? 4 : 0;
+        const u32 lo = (r.q.x >> sh) & 0x0f0f0f0fu, hi = (r.q.y >> sh) & 0x0f0f0f0fu;
+        u32 p[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const u32 v = j < 2 ? lo : hi;
+            const float q0 = byte_as_magic(v, 2 * (j & 1)) - 8388608.0f;
+            const float q1 = byte_as_magic(v, 2 * (j & 1) + 1) - 8388608.0f;
+            p[j] = (u32)float_to_half(sub_rn(mul_rn(r.d1, q0), r.m1)) |
+                   ((u32)float_to_half(sub_rn(mul_rn(r.d1, q1), r.m1)) << 16);
+        }
+        return make_uint4(p[0], p[1], p[2], p[3]);
+    }
+};
+
+// Q6_K: 210-byte blocks (2-byte aligned, hence 16-bit loads); 8 elements
+// share one scale, their low 4 bits come from 8 ql bytes and their high 2
+// from 8 qh bytes.
+template <>
+struct WTile<T_Q6_K> {
+    struct Raw {
+        uint2 ql, qh;
+        float d1;
+    };
+    static __device__ __forceinline__ Raw zero() { return Raw{make_uint2(0, 0), make_uint2(0, 0), 0.0f}; }
+    static __device__ __forceinline__ Raw load(const u8* __restrict__ w, const u8*, i64 rowBytes, int row, int col,
+                                               int) {
+        const u8* b = w + (i64)row * rowBytes + (col >> 8) * 210;
+        const int e = col & 255, h = e >> 7, qd = (e & 127) >> 5, l = e & 31;
+        const u16* ql = (const u16*)(b + 64 * h + l + ((qd & 1) << 5));
+        const u16* qh = (const u16*)(b + 128 + 32 * h + l);
+        Raw r;
+        r.ql = make_uint2(ql[0] | ((u32)ql[1] << 16), ql[2] | ((u32)ql[3] << 16));
+        r.qh = make_uint2(qh[0] | ((u32)qh[1] << 16), qh[2] | ((u32)qh[3] << 16));
+        const float sc = (float)(i8)b[192 + 8 * h + (l >> 4) + 2 * qd];
+        r.d1 = mul_rn(half_to_float(*(const u16*)(b + 208)), sc);
+        return r;
+    }
+    static __device__ __forceinline__ uint4 cvt(const Raw& r, int col) {
+        const int qd = (col & 127) >> 5, sl = qd & 2 ? 4 : 0, sh = 2 * qd;
+        u32 p[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const u32 lq = j < 2 ? r.ql.x : r.ql.y, hq = j < 2 ? r.qh.x : r.qh.y;
+            // Byte i: (low nibble | high 2 bits << 4), as 2^23 + value.
+            const u32 v = ((lq >> sl) & 0x0f0f0f0fu) | (((hq >> sh) & 0x03030303u) << 4);
+            const float q0 = byte_as_magic(v, 2 * (j & 1)) - (8388608.0f + 32.0f);
+            const float q1 = byte_as_magic(v, 2 * (j & 1) + 1) - (8388608.0f + 32.0f);
+            p[j] = (u32)float_to_half(mul_rn(r.d1, q0)) | ((u32)float_to_half(mul_rn(r.d1, q1)) << 16);
+        }
+        return make_uint4(p[0], p[1], p[2], p[3]);
+    }
+};
+
 template <int T, int BN>
 __device__ void mma_matmul(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
                            const u16* __restrict__ x, float* __restrict__ y, float* __restrict__ part,
@@ -258,6 +335,8 @@ __device__ void mma_matmul(const u8* __restrict__ w, const u8* __restrict__ aux,
     if (gridDim.z == 1) return;
 
     // Split k: the last part of this tile to finish sums the partials.
+    // Thread tid owns weight row row0 + tid for the tile's BN tokens: one
+    // coalesced load per token and part, BN loads in flight at a time.
     __shared__ int last;
     __threadfence();
     __syncthreads();
@@ -266,12 +345,21 @@ __device__ void mma_matmul(const u8* __restrict__ w, const u8* __restrict__ aux,
     __syncthreads();
     if (!last) return;
     __threadfence();
-    for (int i = tid; i < MMA_BM * BN; i += MMA_THREADS) {
-        const int r = row0 + (i % MMA_BM), t = tok0 + i / MMA_BM;
-        if (r >= m || t >= n) continue;
-        float s = 0.0f;
-        for (int z = 0; z < (int)gridDim.z; z++) s += __ldcg(part + ((i64)z * n + t) * m + r);
-        y[(i64)t * m + r] = s;
+    static_assert(MMA_BM == MMA_THREADS, "the reduction gives each thread one weight row");
+    const int r = row0 + tid;
+    if (r < m) {
+        float s[BN];
+#pragma unroll
+        for (int j = 0; j < BN; j++) s[j] = 0.0f;
+        for (int z = 0; z < (int)gridDim.z; z++) {
+            const float* pz = part + (i64)z * n * m + r;
+#pragma unroll
+            for (int j = 0; j < BN; j++)
+                if (tok0 + j < n) s[j] += __ldcg(pz + (i64)(tok0 + j) * m);
+        }
+#pragma unroll
+        for (int j = 0; j < BN; j++)
+            if (tok0 + j < n) y[(i64)(tok0 + j) * m + r] = s[j];
     }
     if (tid == 0) *c = 0;  // ready for the next launch
 #endif
