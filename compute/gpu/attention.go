@@ -19,10 +19,13 @@ const (
 	attNV       = 16
 )
 
-// Split-K decode: when a decode grid has few (row, head) blocks, each
-// block's visible keys are split over up to attMaxSplits blocks (at least
-// attSplitMinKeys keys each) so that the grid reaches about
-// attSplitBlocksPerSM blocks per multiprocessor; the partial results go to
+// Split-K decode: when a decode grid has few (row, head) blocks and the
+// block tables hold at least attSplitMinRoom keys (attKeyRoom; below that
+// the combine costs more than it saves: 13.5 µs unsplit against 18 µs split
+// for one 7B-shaped row at 128 keys on the H100), each block's visible keys
+// are split over up to attMaxSplits blocks (at least attSplitMinKeys keys
+// each) so that the grid reaches about attSplitBlocksPerSM blocks per
+// multiprocessor; the partial results go to
 // a scratch of attPartials records, allocated once at start (a captured
 // graph keeps its address), and attention_combine merges them.
 // ROCMFORGE_GPU_ATT_SPLIT=0 turns it off and =N aims at N blocks per
@@ -30,6 +33,7 @@ const (
 const (
 	attMaxSplits        = 32
 	attSplitMinKeys     = 32
+	attSplitMinRoom     = 512
 	attSplitBlocksPerSM = 4
 	attPartials         = 1024
 )
@@ -91,11 +95,11 @@ func (b *Backend) freeAttention() {
 }
 
 // attSplits is how many key splits a decode grid of rows × heads blocks
-// gets when its longest context is keys positions (1: no split).
+// gets when its block tables hold keys positions (attKeyRoom; 1: no split).
 func (b *Backend) attSplits(rows, heads, keys int) int {
 	blocks := rows * heads
 	target := b.att.perSM * b.sms
-	if !b.att.splitOn || b.att.part == 0 || 2*blocks > target {
+	if !b.att.splitOn || b.att.part == 0 || 2*blocks > target || keys < attSplitMinRoom {
 		return 1
 	}
 	n := min((target+blocks-1)/blocks, keys/attSplitMinKeys, attPartials/blocks, attMaxSplits)

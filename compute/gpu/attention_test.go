@@ -133,6 +133,7 @@ func TestAttentionKVTypes(t *testing.T) {
 		seqs [][2]int
 	}{
 		{"gqa decode", compute.AttnParams{NHead: 8, NKVHead: 2, HeadDim: 64, HeadDimV: 64, Causal: true}, 16, [][2]int{{1, 1}, {1, 23}, {2, 301}}},
+		{"gqa decode 128 softcap", compute.AttnParams{NHead: 8, NKVHead: 2, HeadDim: 128, HeadDimV: 128, Causal: true, Softcap: 30}, 16, [][2]int{{1, 1}, {1, 300}, {3, 701}}},
 		{"mha heads across q8 blocks", compute.AttnParams{NHead: 4, NKVHead: 4, HeadDim: 40, HeadDimV: 40, Causal: true}, 5, [][2]int{{5, 37}, {1, 100}}},
 		{"mqa window softcap", compute.AttnParams{NHead: 3, NKVHead: 1, HeadDim: 128, HeadDimV: 96, Causal: true, Window: 7, Softcap: 30}, 8, [][2]int{{9, 9}, {3, 50}}},
 		{"non-causal", compute.AttnParams{NHead: 2, NKVHead: 1, HeadDim: 32, HeadDimV: 64}, 4, [][2]int{{6, 13}}},
@@ -153,19 +154,26 @@ func TestAttentionKVTypes(t *testing.T) {
 
 // TestAttentionSplitK compares split-K decode attention with the
 // reference at contexts 1, 17, 300 and 2049 (GQA, one and three decode
-// rows), for every pool type, and checks that the long contexts do split
-// and that turning the split off gives the same results within f32Tol.
+// rows, heads of 64; heads of 128 for one row at 1, 17 and 2049), for every pool type,
+// and checks that the long contexts do split and that turning the split
+// off gives the same results within f32Tol.
 func TestAttentionSplitK(t *testing.T) {
 	b := testBackend(t)
 	defer func(on bool) { b.att.splitOn = on }(b.att.splitOn)
 	rng := newRNG(t)
-	p := compute.AttnParams{NHead: 8, NKVHead: 2, HeadDim: 64, HeadDimV: 64, Causal: true, Scale: 0.125}
+	p64 := compute.AttnParams{NHead: 8, NKVHead: 2, HeadDim: 64, HeadDimV: 64, Causal: true, Scale: 0.125}
+	p128 := p64
+	p128.HeadDim, p128.HeadDimV, p128.Scale = 128, 128, 0.088
 	rowCounts := []int{1, 3}
 	if testing.Short() { // under compute-sanitizer
 		rowCounts = rowCounts[:1]
 	}
 	for _, ctx := range []int{1, 17, 300, 2049} {
 		for _, rows := range rowCounts {
+			p := p64
+			if ctx%2 == 1 && rows == 1 {
+				p = p128
+			}
 			for _, typ := range []ggml.Type{ggml.F32, ggml.F16, ggml.Q8_0} {
 				spec := make([][2]int, rows)
 				for i := range spec {
@@ -178,14 +186,14 @@ func TestAttentionSplitK(t *testing.T) {
 					if on && ctx >= 300 && splits < 2 {
 						t.Errorf("ctx %d, %d rows: %d split(s), want several", ctx, a.n, splits)
 					}
-					a.run(t, b, fmt.Sprintf("ctx %d rows %d %s split=%v (%d)", ctx, rows, typ, on, splits))
+					a.run(t, b, fmt.Sprintf("ctx %d rows %d hd %d %s split=%v (%d)", ctx, rows, p.HeadDim, typ, on, splits))
 				}
 			}
 		}
 	}
 	// A window shorter than a split: most splits see no key.
 	b.att.splitOn = true
-	pw := p
+	pw := p64
 	pw.Window = 5
 	a := newAttnSetup(t, b, rng, pw, ggml.Q8_0, 16, [][2]int{{1, 2049}})
 	a.run(t, b, "window 5 at ctx 2049")

@@ -45,6 +45,26 @@ __device__ __forceinline__ float4 kv_at4(const void* __restrict__ base, const u8
 // Keys a warp of the decode kernel reads at once.
 #define ATT_KG 4
 
+// kv_vec sets x to elements e..e+VW-1 (e a multiple of VW, VW 2 or 4) of a
+// pool of type T, in one load (plus the Q8_0 scale, shared by them).
+template <int T, int VW>
+__device__ __forceinline__ void kv_vec(const void* __restrict__ base, const u8* __restrict__ aux, i64 e, float* x) {
+    if (VW == 4) {
+        const float4 v = kv_at4<T>(base, aux, e);
+        x[0] = v.x, x[1] = v.y, x[2] = v.z, x[3] = v.w;
+    } else if (T == T_F32) {
+        const float2 v = *(const float2*)((const float*)base + e);
+        x[0] = v.x, x[1] = v.y;
+    } else if (T == T_F16) {
+        const u32 u = *(const u32*)((const u16*)base + e);
+        x[0] = half_to_float((u16)(u & 0xffffu)), x[1] = half_to_float((u16)(u >> 16));
+    } else {
+        const u16 u = *(const u16*)((const i8*)base + e);
+        const float d = half_to_float(((const u16*)aux)[e >> 5]);
+        x[0] = (float)(i8)(u & 0xff) * d, x[1] = (float)(i8)(u >> 8) * d;
+    }
+}
+
 // rowSeq[i]: the sequence owning query row i, or -1 (row gets zeros).
 // seqInfo[2s], seqInfo[2s+1]: CtxLen and the offset of the sequence's block
 // table in blocks. Dynamic shared memory: (hd + warps*(hdv+2)) floats.
@@ -54,7 +74,11 @@ __device__ __forceinline__ float4 kv_at4(const void* __restrict__ base, const u8
 // result, (max, sum, unnormalised weighted V) relative to its own max, to
 // part[((i*nHead + h)*gridDim.z + z)*(hdv+2)]; attention_combine merges
 // them. A block with no visible key writes max -inf.
-template <int T>
+//
+// VW > 0 (hd == hdv == VW*WARP_SIZE, VW 2 or 4): lane owns elements
+// [lane*VW, lane*VW+VW) of each K and V row and reads them in one load, its
+// part of q in registers; VW = 0: any head dims, element d on lane d%WARP_SIZE.
+template <int T, int VW>
 __device__ void attention_dec(float* __restrict__ out, const float* __restrict__ q, const void* __restrict__ K,
                               const u8* __restrict__ Kaux, const void* __restrict__ V, const u8* __restrict__ Vaux,
                               const int* __restrict__ pos, const int* __restrict__ rowSeq,
@@ -97,6 +121,9 @@ __device__ void attention_dec(float* __restrict__ out, const float* __restrict__
     const float* qh = q + ((i64)i * nHead + h) * hd;
     for (int d = threadIdx.x; d < hd; d += blockDim.x) sq[d] = qh[d];
     __syncthreads();
+    float qv[VW > 0 ? VW : 1];
+#pragma unroll
+    for (int e = 0; e < VW; e++) qv[e] = sq[lane * VW + e];
 
     const i64 kStride = (i64)nKV * hd, vStride = (i64)nKV * hdv;
     float m = -RF_INF, l = 0.0f, acc[ATT_NV];
@@ -119,10 +146,20 @@ __device__ void attention_dec(float* __restrict__ out, const float* __restrict__
         float dot[ATT_KG];
 #pragma unroll
         for (int u = 0; u < ATT_KG; u++) dot[u] = 0.0f;
-        for (int d = lane; d < hd; d += WARP_SIZE) {
-            const float qd = sq[d];
+        if (VW > 0) {
 #pragma unroll
-            for (int u = 0; u < ATT_KG; u++) dot[u] += qd * kv_at<T>(K, Kaux, kb[u] + d);
+            for (int u = 0; u < ATT_KG; u++) {
+                float kx[VW > 0 ? VW : 1];
+                kv_vec<T, VW>(K, Kaux, kb[u] + lane * VW, kx);
+#pragma unroll
+                for (int e = 0; e < VW; e++) dot[u] += qv[e] * kx[e];
+            }
+        } else {
+            for (int d = lane; d < hd; d += WARP_SIZE) {
+                const float qd = sq[d];
+#pragma unroll
+                for (int u = 0; u < ATT_KG; u++) dot[u] += qd * kv_at<T>(K, Kaux, kb[u] + d);
+            }
         }
         float sc[ATT_KG], mn = m;
 #pragma unroll
@@ -140,14 +177,27 @@ __device__ void attention_dec(float* __restrict__ out, const float* __restrict__
             p[u] = expf(sc[u] - mn);
             l += p[u];
         }
+        if (VW > 0) {
+            float vx[ATT_KG][VW > 0 ? VW : 1];
 #pragma unroll
-        for (int r = 0; r < ATT_NV; r++) {
-            const int d = lane + r * WARP_SIZE;
-            if (d < hdv) {
-                float a = acc[r] * corr;
+            for (int u = 0; u < ATT_KG; u++) kv_vec<T, VW>(V, Vaux, vb[u] + lane * VW, vx[u]);
 #pragma unroll
-                for (int u = 0; u < ATT_KG; u++) a += p[u] * kv_at<T>(V, Vaux, vb[u] + d);
-                acc[r] = a;
+            for (int e = 0; e < VW; e++) {
+                float a = acc[e] * corr;
+#pragma unroll
+                for (int u = 0; u < ATT_KG; u++) a += p[u] * vx[u][e];
+                acc[e] = a;
+            }
+        } else {
+#pragma unroll
+            for (int r = 0; r < ATT_NV; r++) {
+                const int d = lane + r * WARP_SIZE;
+                if (d < hdv) {
+                    float a = acc[r] * corr;
+#pragma unroll
+                    for (int u = 0; u < ATT_KG; u++) a += p[u] * kv_at<T>(V, Vaux, vb[u] + d);
+                    acc[r] = a;
+                }
             }
         }
         m = mn;
@@ -156,10 +206,15 @@ __device__ void attention_dec(float* __restrict__ out, const float* __restrict__
         sm[warp] = m;
         sl[warp] = l;
     }
+    if (VW > 0) {
 #pragma unroll
-    for (int r = 0; r < ATT_NV; r++) {
-        const int d = lane + r * WARP_SIZE;
-        if (d < hdv) sacc[warp * hdv + d] = acc[r];
+        for (int e = 0; e < VW; e++) sacc[warp * hdv + lane * VW + e] = acc[e];
+    } else {
+#pragma unroll
+        for (int r = 0; r < ATT_NV; r++) {
+            const int d = lane + r * WARP_SIZE;
+            if (d < hdv) sacc[warp * hdv + d] = acc[r];
+        }
     }
     __syncthreads();
     float M = -RF_INF;
@@ -450,8 +505,15 @@ __device__ void attention_tile(float* __restrict__ out, const float* __restrict_
         float* out, const float* q, const void* K, const u8* Kaux, const void* V, const u8* Vaux, const int* pos,   \
         const int* rowSeq, const int* seqInfo, const int* blocks, int nHead, int nKV, int hd, int hdv, int bs,      \
         float scale, int causal, int window, float softcap, float* part) {                                          \
-        attention_dec<T>(out, q, K, Kaux, V, Vaux, pos, rowSeq, seqInfo, blocks, nHead, nKV, hd, hdv, bs, scale,    \
-                         causal, window, softcap, part);                                                            \
+        if (hd == hdv && hd == 4 * WARP_SIZE)                                                                       \
+            attention_dec<T, 4>(out, q, K, Kaux, V, Vaux, pos, rowSeq, seqInfo, blocks, nHead, nKV, hd, hdv, bs,    \
+                                scale, causal, window, softcap, part);                                              \
+        else if (hd == hdv && hd == 2 * WARP_SIZE)                                                                  \
+            attention_dec<T, 2>(out, q, K, Kaux, V, Vaux, pos, rowSeq, seqInfo, blocks, nHead, nKV, hd, hdv, bs,    \
+                                scale, causal, window, softcap, part);                                              \
+        else                                                                                                        \
+            attention_dec<T, 0>(out, q, K, Kaux, V, Vaux, pos, rowSeq, seqInfo, blocks, nHead, nKV, hd, hdv, bs,    \
+                                scale, causal, window, softcap, part);                                              \
     }                                                                                                               \
     extern "C" __global__ void __launch_bounds__(AT_WARPS * 32) attention_tile_##TNAME(                             \
         float* out, const float* q, const void* K, const u8* Kaux, const void* V, const u8* Vaux, const int* pos,   \
