@@ -21,8 +21,8 @@ import (
 // for the float kernels. llama.cpp's CPU and CUDA backends round the same
 // way for F16 weights.
 //
-// Batches of up to defaultMMAMaxTokens tokens by F16 or quantized weights
-// take the mma kernels instead (mma.go): same roundings, but the weight is
+// Batches of up to mmaMaxTokens[layout] tokens by quantized weights take
+// the mma kernels instead (mma.go): same roundings, but the weight is
 // dequantized in shared memory rather than written out as f16 first.
 //
 // Without cuBLAS (not installed, or ROCMFORGE_GPU_CUBLAS=0), the tiled
@@ -130,7 +130,7 @@ func (b *Backend) freeBLAS() {
 		bl.lib.Destroy(bl.h)
 		bl.h = 0
 	}
-	for _, s := range []*scratch{&bl.ws, &bl.wh, &bl.xh, &bl.mma.part, &bl.mma.cnt} {
+	for _, s := range []*scratch{&bl.ws, &bl.wh, &bl.xh, &bl.mma.part} {
 		if s.ptr != 0 {
 			b.drv.MemFree(s.ptr)
 		}
@@ -146,7 +146,7 @@ func (b *Backend) MatMulPath() string {
 	bl := &b.blas
 	mma := "mma kernels " + bl.mma.off
 	if bl.mma.maxTokens > 0 {
-		mma = fmt.Sprintf("mma kernels for %d <= n <= %d (F16, quantized)", bl.minTokens, bl.mma.maxTokens)
+		mma = fmt.Sprintf("mma kernels from n = %d up to %v tokens by layout", bl.minTokens, bl.mma.max)
 	}
 	if bl.h == 0 {
 		return mma + "; tiled float kernel otherwise; cuBLAS " + bl.off

@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/rocmforge/rocmforge/compute"
@@ -145,12 +146,16 @@ func TestGraphStepBLAS(t *testing.T) {
 	}
 }
 
-// withMMA sets the largest batch that takes the mma kernels (0: off) and
-// returns the function that restores it.
+// withMMA sets the largest batch that takes the mma kernels, for every
+// layout (0: off), and returns the function that restores the limits.
 func withMMA(b *Backend, n int) func() {
-	old := b.blas.mma.maxTokens
-	b.blas.mma.maxTokens = n
-	return func() { b.blas.mma.maxTokens = old }
+	mm := &b.blas.mma
+	old, oldMax := mm.maxTokens, maps.Clone(mm.max)
+	mm.maxTokens, mm.max = n, map[string]int{}
+	for l := range mmaLayouts {
+		mm.max[l] = n
+	}
+	return func() { mm.maxTokens, mm.max = old, oldMax }
 }
 
 // mmaTypes are the weight types with mma kernels.
@@ -207,21 +212,21 @@ func TestMatMulMMA(t *testing.T) {
 	}
 
 	// The same product with k split in as many parts as there are chunks
-	// and not split at all: both right, and each the same bits every run
-	// (the parts are summed in a fixed order).
+	// (ROCMFORGE_GPU_MMA_SPLIT) and not split at all: both right, and each
+	// the same bits every run (the parts are summed in a fixed order).
 	const m, k, n = 300, 1056, 70
 	w := weightPair(t, b, "w", ggml.Q4_0, randomWeight(t, rng, ggml.Q4_0, m, k), m, k)
 	x := f32Pair(t, b, "x", randVec(rng, n*k, 1), n, k)
 	dst := poisonedPair(t, b, "dst", n, m)
 	must(t, "reference", ref.MatMul(dst.r, x.r, w.r))
-	oldBlocks := b.blas.mma.blocks
-	defer func() { b.blas.mma.blocks = oldBlocks }()
-	for _, blocks := range []int{1, 1 << 20} { // ROCMFORGE_GPU_MMA_BLOCKS
-		b.blas.mma.blocks = blocks
+	oldSplit := b.blas.mma.split
+	defer func() { b.blas.mma.split = oldSplit }()
+	for _, split := range []int{1, 9} {
+		b.blas.mma.split = split
 		p := b.planMMA("q4_0s", n, m, k)
 		what := fmt.Sprintf("Q4_0 n%d m%d k%d in %d parts", n, m, k, p.split)
-		if want := map[int]int{1: 1, 1 << 20: 9}[blocks]; p.split != want {
-			t.Fatalf("%s: want %d parts", what, want)
+		if p.split != split {
+			t.Fatalf("%s: want %d parts", what, split)
 		}
 		must(t, what, b.MatMul(dst.g, x.g, w.g))
 		check(t, b, what, dst, blasF16Tol)

@@ -2,7 +2,10 @@ package gpu
 
 import (
 	"fmt"
+	"maps"
+	"math"
 	"os"
+	"slices"
 	"strconv"
 
 	"github.com/rocmforge/rocmforge/compute/gpu/cuda"
@@ -22,10 +25,16 @@ const (
 	mmaLD      = mmaChunk + 8
 )
 
-// defaultMMAMaxTokens is the largest batch the mma kernels take by default
-// (larger ones go to cuBLAS); ROCMFORGE_GPU_MMA_MAX overrides it, and
-// ROCMFORGE_GPU_MMA=0 turns the path off (for A/B timing).
-const defaultMMAMaxTokens = 128
+// mmaMaxTokens is, for each layout, the largest batch the mma kernels take
+// by default (larger ones go to cuBLAS), from BenchmarkMatMulBatched on the
+// H100 (docs/perf.md, "GPU batched decode"): Q4_0 and Q8_0 beat cuBLAS up to
+// 32-128 tokens depending on the shape, Q4_K up to 16; Q6_K and F16 lose at
+// every size (their kernels stay, for ROCMFORGE_GPU_MMA_MAX). The other
+// quantized layouts decode through dq<T> like Q4_K did before its own
+// loader, so they get its old limit. ROCMFORGE_GPU_MMA_MAX=N sets every
+// layout's limit, ROCMFORGE_GPU_MMA=0 turns the path off (for A/B timing).
+var mmaMaxTokens = map[string]int{"q4_0s": 64, "q8_0s": 64, "q4_k": 16, "q4_1": 16, "q5_0": 16, "q5_1": 16,
+	"q2_k": 16, "q3_k": 16, "q5_k": 16, "q6_k": 0, "f16": 0}
 
 // mmaTokenTiles are the token tiles (BN) the kernels are built for.
 var mmaTokenTiles = []int{16, 32, 64}
@@ -50,7 +59,7 @@ var mmaNames = func() map[string]map[int]string {
 
 // mmaKernelNames lists the functions mma.cu defines (for kernelNames).
 func mmaKernelNames() []string {
-	var names []string
+	names := []string{"mma_reduce"}
 	for _, byBN := range mmaNames {
 		for _, n := range byBN {
 			names = append(names, n)
@@ -64,11 +73,12 @@ func mmaSmem(bn int) int { return (mmaRows + bn) * mmaLD * 2 }
 
 // mmaState is the mma path's settings and scratch.
 type mmaState struct {
-	maxTokens int            // batches of up to this many tokens (and at least minTokens) use it; 0: off
+	maxTokens int            // batches of up to this many tokens (and at least minTokens) may use it; 0: off
+	max       map[string]int // the limit by layout (each at most maxTokens)
 	off       string         // why the path is off
 	slots     map[string]int // blocks of each kernel resident at once on the device
-	blocks    int            // ROCMFORGE_GPU_MMA_BLOCKS: split k up to this many blocks instead (0: slots)
-	part, cnt scratch
+	split     int            // ROCMFORGE_GPU_MMA_SPLIT: parts of k (0: planMMA's choice)
+	part      scratch
 }
 
 // regsPerSM and smemPerSM bound the resident blocks (every CUDA
@@ -114,12 +124,16 @@ func (b *Backend) initMMA() {
 			mm.slots[name] = max(1, perSM) * b.sms
 		}
 	}
-	mm.maxTokens = defaultMMAMaxTokens
+	mm.max = maps.Clone(mmaMaxTokens)
+	mm.maxTokens = slices.Max(slices.Collect(maps.Values(mm.max)))
 	if v, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_MMA_MAX")); err == nil && v >= 0 {
 		mm.maxTokens = v
+		for l := range mm.max {
+			mm.max[l] = v
+		}
 	}
-	if v, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_MMA_BLOCKS")); err == nil && v >= 1 {
-		mm.blocks = v
+	if v, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_MMA_SPLIT")); err == nil && v >= 1 {
+		mm.split = v
 	}
 	if mm.maxTokens == 0 {
 		mm.off = "off (ROCMFORGE_GPU_MMA_MAX=0)"
@@ -129,7 +143,8 @@ func (b *Backend) initMMA() {
 // useMMA reports whether a MatMul of n tokens by the weight wb [m, k] that
 // takes the large-batch path goes to the mma kernels.
 func (b *Backend) useMMA(wb *devBuf, n, k int) bool {
-	return n <= b.blas.mma.maxTokens && b.useBLAS(n) && k%8 == 0 && mmaLayouts[wb.layout]
+	mm := &b.blas.mma
+	return n <= mm.maxTokens && n <= mm.max[wb.layout] && b.useBLAS(n) && k%8 == 0 && mmaLayouts[wb.layout]
 }
 
 // mmaPlan is one launch: the token tile, the grid and the k split.
@@ -139,10 +154,21 @@ type mmaPlan struct {
 	split          int
 }
 
+// Split-k cost model, fitted to BenchmarkMatMulBatched on the H100: a
+// block takes about mmaChunkSec per chunk (its loads are one chunk ahead,
+// so that is mostly memory latency), and each part costs writing and
+// reading n·m floats at about mmaPartBW.
+const (
+	mmaChunkSec = 1.2e-6
+	mmaPartBW   = 2.5e12
+)
+
 // planMMA picks the token tile for n tokens of a weight in layout and
-// splits k when the grid of m rows would leave room on the device: as many
-// parts as fit in one wave of resident blocks (a second, partial wave would
-// cost a whole block's time), each part at least one chunk.
+// splits k when the grid of m rows would leave room on the device: s parts
+// cut the chunk walk to chunks/s at the cost of s·n·m·8 bytes of partial
+// sums, so s = sqrt(chunkSec·chunks·BW / (8·n·m)), within one wave of
+// resident blocks (a second wave would cost a whole block's time) and at
+// least a chunk a part.
 func (b *Backend) planMMA(layout string, n, m, k int) mmaPlan {
 	p := mmaPlan{bn: mmaTokenTiles[len(mmaTokenTiles)-1]}
 	for _, bn := range mmaTokenTiles {
@@ -154,20 +180,21 @@ func (b *Backend) planMMA(layout string, n, m, k int) mmaPlan {
 	p.tilesM, p.tilesN = (m+mmaRows-1)/mmaRows, (n+p.bn-1)/p.bn
 	chunks := (k + mmaChunk - 1) / mmaChunk
 	tiles := p.tilesM * p.tilesN
-	slots := b.blas.mma.blocks
-	if slots == 0 {
-		slots = b.blas.mma.slots[mmaNames[layout][p.bn]]
+	s := int(math.Round(math.Sqrt(mmaChunkSec * float64(chunks) * mmaPartBW / (8 * float64(n) * float64(m)))))
+	s = min(s, b.blas.mma.slots[mmaNames[layout][p.bn]]/tiles)
+	if b.blas.mma.split > 0 {
+		s = b.blas.mma.split
 	}
 	p.split = 1
-	if s := min(chunks, slots/tiles); s > 1 {
+	if s = min(s, chunks); s > 1 {
 		per := (chunks + s - 1) / s
 		p.split = (chunks + per - 1) / per // no empty parts
 	}
 	return p
 }
 
-// sizeMMA grows the activation, partial-sum and counter scratch a MatMul of
-// n tokens by an [m, k] weight needs on the mma path.
+// sizeMMA grows the activation and partial-sum scratch a MatMul of n
+// tokens by an [m, k] weight needs on the mma path.
 func (b *Backend) sizeMMA(layout string, n, m, k int) error {
 	if err := b.grow(&b.blas.xh, 2*int64(n)*int64(k)); err != nil {
 		return err
@@ -176,24 +203,12 @@ func (b *Backend) sizeMMA(layout string, n, m, k int) error {
 	if p.split == 1 {
 		return nil
 	}
-	if err := b.grow(&b.blas.mma.part, 4*int64(p.split)*int64(n)*int64(m)); err != nil {
-		return err
-	}
-	c := &b.blas.mma.cnt
-	before := c.ptr
-	if err := b.grow(c, 4*int64(p.tilesM)*int64(p.tilesN)); err != nil {
-		return err
-	}
-	if c.ptr != before {
-		// The kernels leave every counter at zero; a new buffer starts so.
-		return b.drv.MemsetD32Async(c.ptr, 0, int(c.bytes/4), b.stream)
-	}
-	return nil
+	return b.grow(&b.blas.mma.part, 4*int64(p.split)*int64(n)*int64(m))
 }
 
 // matmulMMA is dst[n, m] = x[n, k] · w[m, k]ᵀ on the mma kernels (the
 // context is current): the activations rounded to f16 into the scratch,
-// then one launch.
+// the product, and the sum of the parts when k is split.
 func (b *Backend) matmulMMA(wb, xb, db *devBuf, rowBytes int64, n, m, k int) error {
 	wrap := func(err error) error {
 		if err == nil {
@@ -213,7 +228,12 @@ func (b *Backend) matmulMMA(wb, xb, db *devBuf, rowBytes int64, n, m, k int) err
 	p := b.planMMA(wb.layout, n, m, k)
 	kern := b.k.all[mmaNames[wb.layout][p.bn]]
 	b.args.reset().ptr(wb.ptr).ptr(wb.aux).i64(rowBytes).ptr(bl.xh.ptr).ptr(db.ptr).
-		ptr(bl.mma.part.ptr).ptr(bl.mma.cnt.ptr).i32(m).i32(k).i32(n)
+		ptr(bl.mma.part.ptr).i32(m).i32(k).i32(n)
 	grid := cuda.Dim3{X: uint32(p.tilesM), Y: uint32(p.tilesN), Z: uint32(p.split)}
-	return wrap(b.launch(kern, grid, cuda.Dim3{X: mmaThreads}, mmaSmem(p.bn)))
+	if err := b.launch(kern, grid, cuda.Dim3{X: mmaThreads}, mmaSmem(p.bn)); err != nil || p.split == 1 {
+		return wrap(err)
+	}
+	nm := int64(n) * int64(m)
+	b.args.reset().ptr(bl.mma.part.ptr).ptr(db.ptr).i32(p.split).i64(nm)
+	return wrap(b.launch(b.k.all["mma_reduce"], b.gridFor(nm, 256), cuda.Dim3{X: 256}, 0))
 }

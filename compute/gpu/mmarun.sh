@@ -4,8 +4,8 @@
 #   test     GPU unit tests, model GPU tests (golden set, graph steps)
 #   sanitize compute-sanitizer memcheck on the mma and cuBLAS-path tests
 #   micro    BenchmarkMatMulBatched (mma kernels against cuBLAS, 8-128 tokens),
-#            then the mma kernels alone with ROCMFORGE_GPU_MMA_BLOCKS at
-#            each of $SPLITS (the k split's block target)
+#            then the mma kernels alone with ROCMFORGE_GPU_MMA_SPLIT at each
+#            of $SPLITS (parts of k)
 #   bench    rocmforge bench --parallel $LEVELS -p 128 -n 128 -r $REPS, one
 #            run per entry of BENCH ("model:name:ENV=V,ENV2=V"; default: each
 #            model with cuBLAS for every batch, then with the mma kernels)
@@ -74,9 +74,9 @@ if has micro; then
 	(cd compute/gpu && timeout 200 "$BIN/gpu.test" -test.run '^$' -test.bench "$MICRO" -test.benchtime 20x 2>&1) > "$OUT/micro.log"
 	summary "microbenchmarks rc=$? in $((SECONDS - t0)) s"
 	for s in $SPLITS; do
-		echo "## ROCMFORGE_GPU_MMA_BLOCKS=$s" >> "$OUT/micro.log"
-		(cd compute/gpu && ROCMFORGE_GPU_MMA_BLOCKS=$s timeout 60 "$BIN/gpu.test" -test.run '^$' -test.benchtime 20x \
-			-test.bench 'MatMulBatched/Q4_0/(4096x4096|11008x4096|2048x2048)/n(9|32|64)/mma' 2>&1 | sed "s/mma/mma-b$s/") >> "$OUT/micro.log"
+		echo "## ROCMFORGE_GPU_MMA_SPLIT=$s" >> "$OUT/micro.log"
+		(cd compute/gpu && ROCMFORGE_GPU_MMA_SPLIT=$s timeout 60 "$BIN/gpu.test" -test.run '^$' -test.benchtime 20x \
+			-test.bench 'MatMulBatched/Q4_0/(4096x4096|11008x4096|2048x2048)/n(9|32|64)/mma' 2>&1 | sed "s/mma/mma-s$s/") >> "$OUT/micro.log"
 	done
 	# One line per shape and batch: µs per call on each path, the best of
 	# the others against the mma kernels.
@@ -84,7 +84,7 @@ if has micro; then
 import re, sys
 rows = {}
 for line in open(sys.argv[1]):
-    m = re.match(r"BenchmarkMatMulBatched/(\S+)/n(\d+)/([a-z]+(?:-b\d+)?)(?:-\d+)?\s.*?([\d.]+) µs/call", line)
+    m = re.match(r"BenchmarkMatMulBatched/(\S+)/n(\d+)/([a-z]+(?:-s\d+)?)(?:-\d+)?\s.*?([\d.]+) µs/call", line)
     if m:
         rows.setdefault((m.group(1), int(m.group(2))), {})[m.group(3)] = float(m.group(4))
 for (shape, n), v in rows.items():

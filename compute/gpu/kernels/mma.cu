@@ -13,10 +13,11 @@
 // overlap the tensor-core work.
 //
 // Small grids split k (gridDim.z parts) to fill the GPU: each part writes
-// its f32 partial tile to part[z][n][m], and the last part to finish a tile
-// (an atomic counter per tile, reset by that part) sums the partials in
-// order z = 0, 1, ... into y: the result does not depend on which part
-// finishes last, so a step gives the same bits every time.
+// its f32 partial tile to part[z][n][m], and mma_reduce sums the parts in
+// order z = 0, 1, ... into y (a fixed order: a step gives the same bits
+// every time). A first version let the last part of each tile to finish
+// (an atomic counter) do the sum: one block reading every part's tile
+// was latency-bound, ~1-4 µs per part at 4096x4096.
 //
 // Requirements (the host checks them): k % 8 == 0; m, n, k any other size
 // (rows, tokens and columns past the edges are zero in shared memory and
@@ -244,8 +245,8 @@ struct WTile<T_Q6_K> {
 
 template <int T, int BN>
 __device__ void mma_matmul(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
-                           const u16* __restrict__ x, float* __restrict__ y, float* __restrict__ part,
-                           int* __restrict__ cnt, int m, int k, int n) {
+                           const u16* __restrict__ x, float* __restrict__ y, float* __restrict__ part, int m,
+                           int k, int n) {
 #ifdef RF_MMA
     typedef WTile<T> W;
     typedef typename W::Raw Raw;
@@ -332,44 +333,14 @@ __device__ void mma_matmul(const u8* __restrict__ w, const u8* __restrict__ aux,
                 const int t = tok0 + nt * 8 + ((lane & 3) << 1) + (i & 1);
                 if (r < m && t < n) out[(i64)t * m + r] = acc[mt][nt][i];
             }
-    if (gridDim.z == 1) return;
-
-    // Split k: the last part of this tile to finish sums the partials.
-    // Thread tid owns weight row row0 + tid for the tile's BN tokens: one
-    // coalesced load per token and part, BN loads in flight at a time.
-    __shared__ int last;
-    __threadfence();
-    __syncthreads();
-    int* c = cnt + blockIdx.y * gridDim.x + blockIdx.x;
-    if (tid == 0) last = atomicAdd(c, 1) == (int)gridDim.z - 1;
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    static_assert(MMA_BM == MMA_THREADS, "the reduction gives each thread one weight row");
-    const int r = row0 + tid;
-    if (r < m) {
-        float s[BN];
-#pragma unroll
-        for (int j = 0; j < BN; j++) s[j] = 0.0f;
-        for (int z = 0; z < (int)gridDim.z; z++) {
-            const float* pz = part + (i64)z * n * m + r;
-#pragma unroll
-            for (int j = 0; j < BN; j++)
-                if (tok0 + j < n) s[j] += __ldcg(pz + (i64)(tok0 + j) * m);
-        }
-#pragma unroll
-        for (int j = 0; j < BN; j++)
-            if (tok0 + j < n) y[(i64)(tok0 + j) * m + r] = s[j];
-    }
-    if (tid == 0) *c = 0;  // ready for the next launch
 #endif
 }
 
 #define MMA_KERNEL(TNAME, T, BN)                                                                              \
     extern "C" __global__ void __launch_bounds__(MMA_THREADS)                                                 \
         mma_##TNAME##_##BN(const u8* w, const u8* aux, i64 rowBytes, const u16* x, float* y, float* part,    \
-                           int* cnt, int m, int k, int n) {                                                   \
-        mma_matmul<T, BN>(w, aux, rowBytes, x, y, part, cnt, m, k, n);                                        \
+                           int m, int k, int n) {                                                             \
+        mma_matmul<T, BN>(w, aux, rowBytes, x, y, part, m, k, n);                                             \
     }
 #define MMA_TYPE(TNAME, T) MMA_KERNEL(TNAME, T, 16) MMA_KERNEL(TNAME, T, 32) MMA_KERNEL(TNAME, T, 64)
 
@@ -384,3 +355,13 @@ MMA_TYPE(q3_k, T_Q3_K)
 MMA_TYPE(q4_k, T_Q4_K)
 MMA_TYPE(q5_k, T_Q5_K)
 MMA_TYPE(q6_k, T_Q6_K)
+
+// mma_reduce: y[i] = part[0][i] + part[1][i] + ... + part[parts-1][i], in
+// that order, for the nm elements of y.
+extern "C" __global__ void mma_reduce(const float* __restrict__ part, float* __restrict__ y, int parts, i64 nm) {
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < nm; i += (i64)gridDim.x * blockDim.x) {
+        float s = 0.0f;
+        for (int z = 0; z < parts; z++) s += part[z * nm + i];
+        y[i] = s;
+    }
+}
