@@ -170,6 +170,21 @@ type Argmaxer interface {
 	ArgmaxRows(x *Tensor, dst []int32) error
 }
 
+// MultiMatMuler is an optional Backend capability: the products of one input
+// by several weights (Q, K and V; gate and up), dst[i] = x · w[i]ᵀ as
+// MatMul computes each, in one call, so that a device backend can make them
+// one launch and prepare the shared input once.
+type MultiMatMuler interface {
+	MatMulMulti(dst []*Tensor, x *Tensor, w []*Tensor) error
+}
+
+// RoPEPairer is an optional Backend capability: RoPE of the queries and the
+// keys of a step (same positions and parameters) in one call, with the
+// result of RoPE on each.
+type RoPEPairer interface {
+	RoPEPair(q, k *Tensor, pos []int32, p RoPEParams) error
+}
+
 // Reshape returns a tensor that shares t's storage under another shape with
 // the same number of elements (a view, e.g. [n, heads*hd] as [n*heads, hd]).
 func Reshape(t *Tensor, shape ...int) (*Tensor, error) {

@@ -65,6 +65,21 @@ func (r *Reference) MatMul(dst, x, w *Tensor) error {
 	return nil
 }
 
+// MatMulEach is what MultiMatMuler.MatMulMulti means: b.MatMul of x by each
+// weight. (It is a function, not a Reference method, so that backends that
+// embed Reference do not inherit a MatMulMulti that bypasses their MatMul.)
+func MatMulEach(b Backend, dst []*Tensor, x *Tensor, w []*Tensor) error {
+	if len(dst) != len(w) {
+		return fmt.Errorf("matmul multi: %d outputs for %d weights", len(dst), len(w))
+	}
+	for i := range w {
+		if err := b.MatMul(dst[i], x, w[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // CheckMatMul validates the arguments of Backend.MatMul: w is a 2-D tensor
 // [m, k] of any supported type, x is F32 [..., k], and dst is F32 [..., m]
 // with the same leading dimensions as x. dst must not share storage with x.
