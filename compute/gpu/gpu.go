@@ -80,6 +80,15 @@ type core struct {
 	attMaxWarps       int  // warps of a small attention grid's blocks (ROCMFORGE_GPU_ATT_WARPS, for A/B timing)
 	gstats            GraphStats
 	feedView, capView *Backend
+
+	// Decode products with 8-bit activations (mmvq.go).
+	mmvqOn bool    // ROCMFORGE_GPU_MMVQ=0: off, for A/B timing
+	opSeq  uint64  // ops entered so far: what the q8 scratch holds is valid for the op after the one that wrote it
+	q8     q8State // the quantized activations
+	argOut scratch // ArgmaxRows' device output
+	// pdl launches the pdlKernel kernels with programmatic dependent launch
+	// (sm_90 and later with cuLaunchKernelEx; ROCMFORGE_GPU_PDL=0: never).
+	pdl pdlLauncher
 }
 
 var _ compute.Backend = (*Backend)(nil)
@@ -135,7 +144,8 @@ func newBackend(v Vendor, ordinal int) (b *Backend, err error) {
 	}
 	b = &Backend{core: &core{drv: drv, vendor: v, args: newLaunchArgs(), nvrtc: rtc.Version(), graphsOn: graphsFromEnv(),
 		fuseOn: os.Getenv("ROCMFORGE_GPU_FUSE") != "0", attMaxWarps: attMaxWarps,
-		attTileOn: os.Getenv("ROCMFORGE_GPU_ATT_TILE") != "0"}}
+		attTileOn: os.Getenv("ROCMFORGE_GPU_ATT_TILE") != "0", mmvqOn: v == CUDA && mmvqFromEnv(),
+		q8: q8State{maxTPR: mmvqTPRFromEnv(), r8: os.Getenv("ROCMFORGE_GPU_MMVQ_R8") == "1"}}}
 	if w, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_ATT_WARPS")); err == nil && w >= 1 && w <= attMaxWarps {
 		b.attMaxWarps = w
 	}
@@ -198,6 +208,9 @@ func newBackend(v Vendor, ordinal int) (b *Backend, err error) {
 	if err = b.loadKernels(images); err != nil {
 		return nil, err
 	}
+	if l, ok := drv.(pdlLauncher); ok && v == CUDA && major >= 9 && l.HasPDL() && os.Getenv("ROCMFORGE_GPU_PDL") != "0" {
+		b.pdl = l
+	}
 	if err = b.stage.init(drv, 256<<10); err != nil {
 		return nil, err
 	}
@@ -257,9 +270,11 @@ func (b *Backend) release() {
 // failed one has already undone itself.
 func (b *Backend) enter() error {
 	if b.mode != modeEager {
+		b.opSeq++
 		return nil // GraphStep holds the lock, the thread and the context
 	}
 	b.mu.Lock()
+	b.opSeq++
 	runtime.LockOSThread()
 	err := b.drv.SetCurrent(b.ctx)
 	if b.closed {
@@ -283,6 +298,26 @@ func (b *Backend) leave() {
 type kernel struct {
 	fn   cuda.Function
 	name string
+	pdl  bool // starts with rf_pdl_entry: may be launched with programmatic dependent launch
+}
+
+// pdlKernel reports whether a kernel begins with rf_pdl_entry (quant.h),
+// so that it may be launched before its predecessor finishes: the decode
+// kernels, whose launch latency is a large part of a small model's step.
+func pdlKernel(name string) bool {
+	switch name {
+	case "quantize_q8_f32", "argmax_f32", "rmsnorm_f32", "add_rmsnorm_f32", "swiglu_q8_f32", "rope_f32":
+		return true
+	}
+	return strings.HasPrefix(name, "mmvq_") || strings.HasPrefix(name, "matvecm_") ||
+		(strings.HasPrefix(name, "matvec_") && !strings.HasPrefix(name, "matvec_gen_"))
+}
+
+// pdlLauncher is the driver's programmatic dependent launch (package cuda's
+// Driver has it).
+type pdlLauncher interface {
+	HasPDL() bool
+	LaunchKernelPDL(f cuda.Function, grid, block cuda.Dim3, sharedMem uint32, s cuda.Stream, params unsafe.Pointer) error
 }
 
 // kernels holds every function, looked up once at start.
@@ -307,7 +342,7 @@ func (b *Backend) loadKernels(images map[string][]byte) error {
 			if err != nil {
 				return fmt.Errorf("gpu: %s: %w", prog, err)
 			}
-			b.k.all[name] = kernel{fn: fn, name: name}
+			b.k.all[name] = kernel{fn: fn, name: name, pdl: pdlKernel(name)}
 		}
 	}
 	get := func(name string) kernel {
@@ -351,7 +386,8 @@ func kernelNames(prog string) []string {
 	switch prog {
 	case "elementwise.cu":
 		names = []string{"add_f32", "scale_f32", "softcap_f32", "swiglu_f32", "geglu_f32", "gelu_f32",
-			"addbias_f32", "copy_cols_f32", "softmax_f32", "rmsnorm_f32", "layernorm_f32", "add_rmsnorm_f32"}
+			"addbias_f32", "copy_cols_f32", "softmax_f32", "rmsnorm_f32", "layernorm_f32", "add_rmsnorm_f32",
+			"swiglu_q8_f32"}
 	case "rope.cu":
 		names = []string{"rope_f32"}
 	case "attention.cu":
@@ -372,12 +408,22 @@ func kernelNames(prog string) []string {
 		}
 	case "mma.cu":
 		names = mmaKernelNames()
+	case "mmvq.cu":
+		names = []string{"quantize_q8_f32", "argmax_f32"}
+		for _, byNT := range mmvqNames {
+			for _, name := range byNT {
+				names = append(names, name)
+			}
+		}
 	case "matmul.cu":
 		for _, l := range layoutNames {
 			names = append(names, "gemm_"+l, "matvec_gen_"+l+"_1", "matvec_gen_"+l+"_8")
 			if fastMatVec[l] {
 				for _, nt := range matVecTokens {
 					names = append(names, fmt.Sprintf("matvec_%s_%d", l, nt))
+					if floatMulti[l] {
+						names = append(names, fmt.Sprintf("matvecm_%s_%d", l, nt))
+					}
 				}
 			}
 		}
@@ -432,7 +478,18 @@ func (b *Backend) launch(k kernel, grid, block cuda.Dim3, smem int) error {
 	if block.Z == 0 {
 		block.Z = 1
 	}
-	if err := b.drv.LaunchKernel(k.fn, grid, block, uint32(smem), b.stream, unsafe.Pointer(&b.args.ptrs[0])); err != nil {
+	var err error
+	if k.pdl && b.pdl != nil {
+		err = b.pdl.LaunchKernelPDL(k.fn, grid, block, uint32(smem), b.stream, unsafe.Pointer(&b.args.ptrs[0]))
+		if err != nil && b.mode != modeCapture {
+			// A driver that refuses the attribute: launch plainly from now on.
+			b.pdl = nil
+			err = b.drv.LaunchKernel(k.fn, grid, block, uint32(smem), b.stream, unsafe.Pointer(&b.args.ptrs[0]))
+		}
+	} else {
+		err = b.drv.LaunchKernel(k.fn, grid, block, uint32(smem), b.stream, unsafe.Pointer(&b.args.ptrs[0]))
+	}
+	if err != nil {
 		return fmt.Errorf("gpu: %s: %w", k.name, err)
 	}
 	if b.syncEachOp && b.mode != modeCapture {

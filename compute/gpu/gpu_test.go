@@ -476,6 +476,7 @@ func TestMatMul(t *testing.T) {
 	rng := newRNG(t)
 	ref := compute.NewReference()
 	defer withBLASMin(b, 0)()
+	defer withMMVQ(b, false)() // the float kernels here; TestMatMulQ8 covers the 8-bit path
 	for _, typ := range weightTypes {
 		for _, vf := range []bool{true, false} {
 			if !vf && typ.BlockSize() != 1 {

@@ -246,6 +246,7 @@ func (b *Backend) captureStep(fn func(compute.Backend) error) (g *stepGraph, err
 		return nil, err
 	}
 	s.reset(g.dev)
+	b.q8Forget() // a replay cannot rely on what ran before it
 	ferr := fn(b.capView)
 	if ferr == nil && s.next != len(s.sizes) {
 		ferr = errStepLayout
@@ -288,6 +289,7 @@ func (b *Backend) launchStep(g *stepGraph) error {
 	if err := b.drv.GraphLaunch(g.exec, b.stream); err != nil {
 		return fmt.Errorf("gpu: graph step: %w", err)
 	}
+	b.q8Forget()
 	if b.syncEachOp {
 		if err := b.drv.StreamSynchronize(b.stream); err != nil {
 			return fmt.Errorf("gpu: graph step: %w", err)

@@ -83,6 +83,10 @@ func (b *Backend) MatMul(dst, x, w *compute.Tensor) error {
 		return b.drv.MemsetD32Async(db.ptr, 0, n*m, b.stream)
 	}
 	rb, _ := w.Type.RowSize(int64(kk))
+	if b.useMMVQ(wb.layout, n, kk) {
+		ts := [1]mmvqTarget{{w: wb, rb: rb, dst: db.ptr, m: m}}
+		return b.launchMMVQ(wb.layout, xb.ptr, n, kk, ts[:])
+	}
 	if b.useBLAS(n) {
 		return b.matmulBLAS(wb, xb, db, rb, n, m, kk)
 	}

@@ -89,6 +89,20 @@ func (b *Backend) glu(op string, k kernel, dst, gate, up *compute.Tensor) error 
 		return err
 	}
 	defer b.leave()
+	if op == "swiglu" {
+		// For a decode step, the q8 blocks of the result too (the down
+		// projection's input).
+		rows, cols := dst.Rows(), dst.Cols()
+		if q, qd := b.q8Emit(rows, cols); q != 0 {
+			blocks := int64(n / 32)
+			b.args.reset().ptr(d.ptr).ptr(g.ptr).ptr(u.ptr).ptr(q).ptr(qd).i64(blocks)
+			if err := b.launch(b.k.all["swiglu_q8_f32"], cuda.Dim3{X: uint32((blocks + 7) / 8)}, cuda.Dim3{X: 256}, 0); err != nil {
+				return err
+			}
+			b.q8Mark(d.ptr, rows, cols)
+			return nil
+		}
+	}
 	b.args.reset().ptr(d.ptr).ptr(g.ptr).ptr(u.ptr).i64(int64(n))
 	return b.elementwise(k, n)
 }
@@ -241,8 +255,15 @@ func (b *Backend) RMSNorm(dst, x, w *compute.Tensor, eps float32) error {
 		return err
 	}
 	defer b.leave()
-	b.args.reset().ptr(d.ptr).ptr(xb.ptr).ptr(wp).i32(cols).f32(eps)
-	return b.launch(b.k.rmsnorm, cuda.Dim3{X: uint32(rows)}, cuda.Dim3{X: uint32(b.rowThreads(cols))}, 0)
+	q, qd := b.q8Emit(rows, cols)
+	b.args.reset().ptr(d.ptr).ptr(xb.ptr).ptr(wp).i32(cols).f32(eps).ptr(q).ptr(qd)
+	if err := b.launch(b.k.rmsnorm, cuda.Dim3{X: uint32(rows)}, cuda.Dim3{X: uint32(b.rowThreads(cols))}, 0); err != nil {
+		return err
+	}
+	if q != 0 {
+		b.q8Mark(d.ptr, rows, cols)
+	}
+	return nil
 }
 
 // AddRMSNorm is x += a followed by RMSNorm(dst, x, w, eps) (the residual
@@ -282,8 +303,15 @@ func (b *Backend) AddRMSNorm(dst, x, a, w *compute.Tensor, eps float32) error {
 		return err
 	}
 	defer b.leave()
-	b.args.reset().ptr(d.ptr).ptr(xb.ptr).ptr(ab.ptr).ptr(wp).i32(cols).f32(eps)
-	return b.launch(b.k.addRMSNorm, cuda.Dim3{X: uint32(rows)}, cuda.Dim3{X: uint32(b.rowThreads(cols))}, 0)
+	q, qd := b.q8Emit(rows, cols)
+	b.args.reset().ptr(d.ptr).ptr(xb.ptr).ptr(ab.ptr).ptr(wp).i32(cols).f32(eps).ptr(q).ptr(qd)
+	if err := b.launch(b.k.addRMSNorm, cuda.Dim3{X: uint32(rows)}, cuda.Dim3{X: uint32(b.rowThreads(cols))}, 0); err != nil {
+		return err
+	}
+	if q != 0 {
+		b.q8Mark(d.ptr, rows, cols)
+	}
+	return nil
 }
 
 // LayerNorm implements compute.Backend: (x - mean) / sqrt(var + eps) * w + b.
@@ -390,6 +418,22 @@ func (b *Backend) Embedding(dst, table *compute.Tensor, ids []int32) error {
 // RoPE implements compute.Backend: rotary embedding of x [n, heads, hd] in
 // place, token i at position pos[i], bit-compatible with compute.RoPECache.
 func (b *Backend) RoPE(x *compute.Tensor, pos []int32, p compute.RoPEParams) error {
+	return b.rope(x, nil, pos, p)
+}
+
+// RoPEPair implements compute.RoPEPairer: RoPE of q and of k, one launch.
+func (b *Backend) RoPEPair(q, k *compute.Tensor, pos []int32, p compute.RoPEParams) error {
+	if err := compute.CheckRoPE(k, pos, p); err != nil {
+		return err
+	}
+	if len(q.Shape) == 3 && k.Shape[2] != q.Shape[2] {
+		return fmt.Errorf("rope: q %s and k %s have different head sizes", q, k)
+	}
+	return b.rope(q, k, pos, p)
+}
+
+// rope rotates x and, when x2 is not nil, x2 (same tokens and head size).
+func (b *Backend) rope(x, x2 *compute.Tensor, pos []int32, p compute.RoPEParams) error {
 	if err := compute.CheckRoPE(x, pos, p); err != nil {
 		return err
 	}
@@ -398,7 +442,16 @@ func (b *Backend) RoPE(x *compute.Tensor, pos []int32, p compute.RoPEParams) err
 		return err
 	}
 	n, heads, hd := x.Shape[0], x.Shape[1], x.Shape[2]
-	if n == 0 || heads == 0 {
+	var x2p cuda.DevicePtr
+	heads2 := 0
+	if x2 != nil {
+		x2b, err := b.f32Buf("rope", "k", x2)
+		if err != nil {
+			return err
+		}
+		x2p, heads2 = x2b.ptr, x2.Shape[1]
+	}
+	if n == 0 || heads+heads2 == 0 {
 		return nil
 	}
 	// The per-call constants, computed exactly as compute.RoPECache does.
@@ -436,7 +489,12 @@ func (b *Backend) RoPE(x *compute.Tensor, pos []int32, p compute.RoPEParams) err
 	if err := b.stagePut(true, pos); err != nil {
 		return fmt.Errorf("rope: %w", err)
 	}
+	// Head chunks of ~256 rotary pairs: several blocks for a decode step.
+	total := heads + heads2
+	hpb := max(1, min(total, 256/max(1, p.NRot/2)))
+	chunks := (total + hpb - 1) / hpb
 	b.args.reset().ptr(xb.ptr).ptr(b.stage.ptrs[0]).i32(heads).i32(hd).i32(p.NRot).i32(neox).
-		f32(thetaScale).f32(freqScale).f32(p.ExtFactor).f32(mscale).f32(corr[0]).f32(corr[1]).ptr(ff)
-	return b.launch(b.k.rope, cuda.Dim3{X: uint32(n)}, cuda.Dim3{X: uint32(b.rowThreads(heads * p.NRot / 2))}, 4*p.NRot)
+		f32(thetaScale).f32(freqScale).f32(p.ExtFactor).f32(mscale).f32(corr[0]).f32(corr[1]).ptr(ff).
+		ptr(x2p).i32(heads2).i32(hpb)
+	return b.launch(b.k.rope, cuda.Dim3{X: uint32(n), Y: uint32(chunks)}, cuda.Dim3{X: uint32(b.rowThreads(hpb * p.NRot / 2))}, 4*p.NRot)
 }

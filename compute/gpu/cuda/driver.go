@@ -68,7 +68,34 @@ type Driver struct {
 	cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime           uintptr
 	cuEventDestroy, cuStreamBeginCapture, cuStreamEndCapture                       uintptr
 	cuGraphInstantiateWithFlags, cuGraphLaunch, cuGraphExecDestroy, cuGraphDestroy uintptr
+
+	// cuLaunchKernelEx (CUDA 12.0+, 0 when absent) and the launch
+	// configuration LaunchKernelPDL passes it (kept here, off the Go stack:
+	// the driver reads it through a pointer; launches are serialised by the
+	// caller).
+	cuLaunchKernelEx uintptr
+	pdlCfg           *launchConfig
 }
+
+// launchConfig is CUlaunchConfig (56 bytes) and launchAttribute
+// CUlaunchAttribute (72 bytes: id, padding, a 64-byte value union).
+type launchConfig struct {
+	gridX, gridY, gridZ, blockX, blockY, blockZ, smem uint32
+	_                                                 uint32
+	stream, attrs                                     uintptr
+	numAttrs                                          uint32
+	_                                                 uint32
+	attr                                              launchAttribute // what attrs points at
+}
+
+type launchAttribute struct {
+	id  uint32
+	_   uint32
+	val [64]byte
+}
+
+// attrProgrammaticStreamSerialization is CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION.
+const attrProgrammaticStreamSerialization = 6
 
 // LoadDriver opens libcuda.so.1 and calls cuInit. It fails, without
 // crashing, when the library is missing, lacks an entry point, or cuInit
@@ -116,6 +143,13 @@ func LoadDriver() (*Driver, error) {
 	}
 	if d.cuEventElapsedTime == 0 {
 		return nil, fmt.Errorf("cuda: %s lacks cuEventElapsedTime", path)
+	}
+	if addr, err := purego.Dlsym(lib, "cuLaunchKernelEx"); err == nil && addr != 0 {
+		d.cuLaunchKernelEx = addr
+		d.pdlCfg = &launchConfig{numAttrs: 1}
+		d.pdlCfg.attr.id = attrProgrammaticStreamSerialization
+		d.pdlCfg.attr.val[0] = 1 // programmaticStreamSerializationAllowed
+		d.pdlCfg.attrs = uintptr(unsafe.Pointer(&d.pdlCfg.attr))
 	}
 	if err := d.check("cuInit", d.call(d.cuInit, 0)); err != nil {
 		return nil, err
@@ -384,6 +418,29 @@ func (d *Driver) LaunchKernel(f Function, grid, block Dim3, sharedMem uint32, s 
 		uintptr(sharedMem), uintptr(s), uintptr(params), 0)
 	if r != 0 {
 		return d.check("cuLaunchKernel", int(int32(r)))
+	}
+	return nil
+}
+
+// HasPDL reports whether LaunchKernelPDL can launch with programmatic
+// dependent launch (the driver has cuLaunchKernelEx).
+func (d *Driver) HasPDL() bool { return d.cuLaunchKernelEx != 0 }
+
+// LaunchKernelPDL is LaunchKernel with programmatic stream serialization
+// allowed: the kernel may be scheduled before the previous kernel in the
+// stream finishes, so it must wait for it itself (griddepcontrol.wait)
+// before touching memory. Without cuLaunchKernelEx it is LaunchKernel.
+func (d *Driver) LaunchKernelPDL(f Function, grid, block Dim3, sharedMem uint32, s Stream, params unsafe.Pointer) error {
+	if d.cuLaunchKernelEx == 0 {
+		return d.LaunchKernel(f, grid, block, sharedMem, s, params)
+	}
+	c := d.pdlCfg
+	c.gridX, c.gridY, c.gridZ = grid.X, grid.Y, grid.Z
+	c.blockX, c.blockY, c.blockZ = block.X, block.Y, block.Z
+	c.smem, c.stream = sharedMem, uintptr(s)
+	r, _, _ := purego.SyscallN(d.cuLaunchKernelEx, uintptr(unsafe.Pointer(c)), uintptr(f), uintptr(params), 0)
+	if r != 0 {
+		return d.check("cuLaunchKernelEx", int(int32(r)))
 	}
 	return nil
 }

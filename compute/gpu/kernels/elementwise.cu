@@ -3,6 +3,7 @@
 // reference's float64 formulas (compute/elementwise.go, compute/norm.go)
 // and the results match it to float rounding.
 #include "common.h"
+#include "quant.h"
 
 #define GRID_STRIDE(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)
 
@@ -32,6 +33,20 @@ __device__ __forceinline__ float gelu_tanh(float x) {
 
 extern "C" __global__ void swiglu_f32(float* dst, const float* gate, const float* up, i64 n) {
     GRID_STRIDE(i, n) dst[i] = (float)((double)silu(gate[i]) * (double)up[i]);
+}
+
+// swiglu_q8_f32: swiglu_f32 (the same bits), and the result as q8 blocks
+// for the down projection (mmvq.cu); one warp per 32-element block.
+extern "C" __global__ void swiglu_q8_f32(float* __restrict__ dst, const float* __restrict__ gate,
+                                         const float* __restrict__ up, i8* __restrict__ xq, float2* __restrict__ xd,
+                                         i64 nblocks) {
+    rf_pdl_entry();
+    const i64 blk = (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (blk >= nblocks) return;
+    const i64 i = blk * 32 + threadIdx.x % 32;
+    const float v = (float)((double)silu(gate[i]) * (double)up[i]);
+    dst[i] = v;
+    q8_block(v, xq + blk * 32, xd + blk);
 }
 
 extern "C" __global__ void geglu_f32(float* dst, const float* gate, const float* up, i64 n) {
@@ -91,7 +106,18 @@ extern "C" __global__ void softmax_f32(float* x, int cols) {
 }
 
 // rmsnorm_f32: one block per row: x / sqrt(mean(x²) + eps) * w (w may be null).
-extern "C" __global__ void rmsnorm_f32(float* dst, const float* x, const float* __restrict__ w, int d, float eps) {
+// norm_out writes element j of the row's output and, when q is not null,
+// its q8 block for the matrix-vector product that follows (mmvq.cu): with
+// d % 32 == 0 and the block a multiple of 32 threads, the 32 lanes that
+// write elements 32b..32b+31 together hold block b.
+__device__ __forceinline__ void norm_out(float* yr, int j, float y, int d, i8* q, float2* qd) {
+    yr[j] = y;
+    if (q) q8_block(y, q + (i64)blockIdx.x * d + (j & ~31), qd + (i64)blockIdx.x * (d >> 5) + (j >> 5));
+}
+
+extern "C" __global__ void rmsnorm_f32(float* dst, const float* x, const float* __restrict__ w, int d, float eps,
+                                       i8* q, float2* qd) {
+    rf_pdl_entry();
     __shared__ double sd[RF_MAX_WARPS];
     const float* xr = x + (i64)blockIdx.x * d;
     float* yr = dst + (i64)blockIdx.x * d;
@@ -105,7 +131,7 @@ extern "C" __global__ void rmsnorm_f32(float* dst, const float* x, const float* 
     for (int j = threadIdx.x; j < d; j += blockDim.x) {
         double y = (double)xr[j] * scale;
         if (w) y *= (double)w[j];
-        yr[j] = (float)y;
+        norm_out(yr, j, (float)y, d, q, qd);
     }
 }
 
@@ -113,7 +139,8 @@ extern "C" __global__ void rmsnorm_f32(float* dst, const float* x, const float* 
 // dst = x / sqrt(mean(x²) + eps) * w. It is add_f32 followed by rmsnorm_f32
 // in one pass over the row, with the same arithmetic, so the same bits.
 extern "C" __global__ void add_rmsnorm_f32(float* dst, float* x, const float* a, const float* __restrict__ w, int d,
-                                           float eps) {
+                                           float eps, i8* q, float2* qd) {
+    rf_pdl_entry();
     __shared__ double sd[RF_MAX_WARPS];
     float* xr = x + (i64)blockIdx.x * d;
     const float* ar = a + (i64)blockIdx.x * d;
@@ -130,7 +157,7 @@ extern "C" __global__ void add_rmsnorm_f32(float* dst, float* x, const float* a,
     for (int j = threadIdx.x; j < d; j += blockDim.x) {
         double y = (double)xr[j] * scale;
         if (w) y *= (double)w[j];
-        yr[j] = (float)y;
+        norm_out(yr, j, (float)y, d, q, qd);
     }
 }
 

@@ -28,7 +28,8 @@ __device__ __forceinline__ void mv_store(float* y, const float* acc, int row, in
 }
 
 #define MV_PROLOGUE                                                 \
-    const int row = blockIdx.x * MV_WARPS + threadIdx.x / WARP_SIZE; \
+    rf_pdl_entry();                                                 \
+    const int row = blk * MV_WARPS + threadIdx.x / WARP_SIZE;       \
     const int lane = threadIdx.x % WARP_SIZE;                       \
     if (row >= m) return;                                           \
     float acc[NT];                                                  \
@@ -36,7 +37,8 @@ __device__ __forceinline__ void mv_store(float* y, const float* acc, int row, in
 
 // F32 weights, k % 4 == 0: 16-byte loads of weights and activations.
 template <int NT>
-__device__ void mv_f32(const u8* __restrict__ w, const float* __restrict__ x, float* __restrict__ y, int m, int k, int n) {
+__device__ void mv_f32(const u8* __restrict__ w, const float* __restrict__ x, float* __restrict__ y, int m, int k, int n,
+                       int blk) {
     MV_PROLOGUE
     const float4* wr = (const float4*)(w + (i64)row * k * 4);
     const int nc = k >> 2;
@@ -54,7 +56,8 @@ __device__ void mv_f32(const u8* __restrict__ w, const float* __restrict__ x, fl
 
 // F16/BF16 weights, k % 8 == 0: one 16-byte load is 8 weights.
 template <int NT, bool BF>
-__device__ void mv_f16(const u8* __restrict__ w, const float* __restrict__ x, float* __restrict__ y, int m, int k, int n) {
+__device__ void mv_f16(const u8* __restrict__ w, const float* __restrict__ x, float* __restrict__ y, int m, int k, int n,
+                       int blk) {
     MV_PROLOGUE
     const uint4* wr = (const uint4*)(w + (i64)row * k * 2);
     const int nc = k >> 3;
@@ -88,6 +91,7 @@ __device__ void mv_f16(const u8* __restrict__ w, const float* __restrict__ x, fl
 template <int T, int NT>
 __device__ void mv_generic(const u8* __restrict__ w, const u8* __restrict__ aux, const float* __restrict__ x,
                            float* __restrict__ y, int m, int k, int n, i64 rowBytes) {
+    const int blk = blockIdx.x;
     MV_PROLOGUE
 #pragma unroll 4
     for (int c = lane; c < k; c += WARP_SIZE) {
@@ -103,9 +107,29 @@ __device__ void mv_generic(const u8* __restrict__ w, const u8* __restrict__ aux,
 #define MV_BOUNDS __launch_bounds__(MV_WARPS * WARP_SIZE)
 
 #define MV_FAST(NT)                                                                                              \
-    extern "C" __global__ void MV_BOUNDS matvec_f32_##NT(MV_ARGS) { mv_f32<NT>(w, x, y, m, k, n); }             \
-    extern "C" __global__ void MV_BOUNDS matvec_f16_##NT(MV_ARGS) { mv_f16<NT, false>(w, x, y, m, k, n); }      \
-    extern "C" __global__ void MV_BOUNDS matvec_bf16_##NT(MV_ARGS) { mv_f16<NT, true>(w, x, y, m, k, n); }
+    extern "C" __global__ void MV_BOUNDS matvec_f32_##NT(MV_ARGS) { mv_f32<NT>(w, x, y, m, k, n, blockIdx.x); }             \
+    extern "C" __global__ void MV_BOUNDS matvec_f16_##NT(MV_ARGS) { mv_f16<NT, false>(w, x, y, m, k, n, blockIdx.x); }      \
+    extern "C" __global__ void MV_BOUNDS matvec_bf16_##NT(MV_ARGS) { mv_f16<NT, true>(w, x, y, m, k, n, blockIdx.x); }      \
+    extern "C" __global__ void MV_BOUNDS matvecm_f32_##NT(MVM_ARGS) { MVM_SELECT mv_f32<NT>(w, x, y, m, k, n, blk); }       \
+    extern "C" __global__ void MV_BOUNDS matvecm_f16_##NT(MVM_ARGS) { MVM_SELECT mv_f16<NT, false>(w, x, y, m, k, n, blk); } \
+    extern "C" __global__ void MV_BOUNDS matvecm_bf16_##NT(MVM_ARGS) { MVM_SELECT mv_f16<NT, true>(w, x, y, m, k, n, blk); }
+
+// matvecm_*: up to three float weights that share x (Q, K, V; gate, up) in
+// one launch: blocks [0, nb0) do weight 0, the next nb1 weight 1, the rest
+// weight 2 (the argument order of mmvq.cu's kernels).
+#define MVM_ARGS                                                                                                    \
+    const u8 *w0, const u8 *a0, i64 rb0, float *y0, int m0, int nb0, const u8 *w1, const u8 *a1, i64 rb1, float *y1, \
+        int m1, int nb1, const u8 *w2, const u8 *a2, i64 rb2, float *y2, int m2, const float *__restrict__ x, int k, int n
+#define MVM_SELECT                                                    \
+    int blk = blockIdx.x;                                             \
+    const u8* w = w0;                                                 \
+    float* y = y0;                                                    \
+    int m = m0;                                                       \
+    if (blk >= nb0 + nb1) {                                           \
+        w = w2, y = y2, m = m2, blk -= nb0 + nb1;                     \
+    } else if (blk >= nb0) {                                          \
+        w = w1, y = y1, m = m1, blk -= nb0;                           \
+    }
 
 MV_FAST(1)
 MV_FAST(2)
@@ -550,6 +574,7 @@ struct QItem<T_Q6_K> {
 template <int T, int NT, int R>
 __device__ void mv_quant(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
                          const float* __restrict__ x, float* __restrict__ y, int m, int k, int n) {
+    rf_pdl_entry();
     typedef QItem<T> Q;
     __shared__ float red[MQ_WARPS][R * NT];
     const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;

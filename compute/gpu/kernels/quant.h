@@ -33,6 +33,18 @@
 #define T_Q4_0S 102
 #define T_Q8_0S 108
 
+// rf_pdl_entry starts a kernel that the host may launch with programmatic
+// dependent launch (gpu.go's pdlKernel lists them): it lets the next kernel
+// be scheduled once every block of this one has started, then waits until
+// the previous kernel has finished and its writes are visible. Nothing may
+// touch global memory before it. A no-op before sm_90 and on HIP.
+__device__ __forceinline__ void rf_pdl_entry() {
+#if !defined(RF_HIP) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 __device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
 __device__ __forceinline__ float add_rn(float a, float b) { return __fadd_rn(a, b); }
 __device__ __forceinline__ float sub_rn(float a, float b) { return __fsub_rn(a, b); }
@@ -163,4 +175,22 @@ __device__ __forceinline__ float dq(const u8* __restrict__ w, const u8* __restri
 __device__ __forceinline__ float byte_as_magic(u32 u, int i) {
     // Selector: byte i of u, two zero bytes, 0x4B (the exponent of 2^23).
     return __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7440 | i));
+}
+
+// q8_block quantizes v, this lane's element of a 32-element block held by
+// 32 consecutive lanes, into mmvq.cu's activation block (q, ds): lane 0
+// writes (d, d*Σq).
+__device__ __forceinline__ void q8_block(float v, i8* __restrict__ q, float2* __restrict__ ds) {
+    // Offsets below 32 keep the reductions inside each 32-lane half of a
+    // 64-wide wavefront too.
+    float amax = fabsf(v);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, SHFL_XOR(amax, o));
+    const float d = amax / 127.0f;
+    const int qi = amax == 0.0f ? 0 : __float2int_rn(v / d);
+    q[threadIdx.x % 32] = (i8)qi;
+    int s = qi;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) s += SHFL_XOR(s, o);
+    if (threadIdx.x % 32 == 0) *ds = make_float2(d, d * (float)s);
 }

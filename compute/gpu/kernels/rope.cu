@@ -4,14 +4,19 @@
 // rounded, cos/sin in double then rounded, and every product rounded before
 // its sum (the _rn intrinsics keep the compiler from fusing them).
 #include "common.h"
+#include "quant.h"
 
-// One block per token. cs holds cos, sin of each rotary pair (nrot floats).
-// ext != 0 enables YaRN; mscale already includes YaRN's magnitude factor.
-// ff, when not null, holds a divisor of each pair's angle (Llama 3's
-// rope_freqs).
+// Grid (tokens, head chunks): block (tok, c) rotates heads [c*hpb, c*hpb+hpb)
+// of the heads + heads2 of x [n, heads, hd] and then x2 [n, heads2, hd] (Q
+// and K in one launch; heads2 0 for one tensor), so a decode step's rotation
+// spreads over several multiprocessors. cs holds cos, sin of each rotary
+// pair (nrot floats), computed by every block. ext != 0 enables YaRN;
+// mscale already includes YaRN's magnitude factor. ff, when not null, holds
+// a divisor of each pair's angle (Llama 3's rope_freqs).
 extern "C" __global__ void rope_f32(float* x, const int* __restrict__ pos, int heads, int hd, int nrot, int neox,
                                     float thetaScale, float freqScale, float ext, float mscale, float corr0,
-                                    float corr1, const float* __restrict__ ff) {
+                                    float corr1, const float* __restrict__ ff, float* x2, int heads2, int hpb) {
+    rf_pdl_entry();
     extern __shared__ float cs[];
     const int tok = blockIdx.x, half = nrot / 2;
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
@@ -29,10 +34,10 @@ extern "C" __global__ void rope_f32(float* x, const int* __restrict__ pos, int h
         cs[2 * i + 1] = __fmul_rn((float)sin((double)t), mscale);
     }
     __syncthreads();
-    float* xt = x + (i64)tok * heads * hd;
-    for (int e = threadIdx.x; e < heads * half; e += blockDim.x) {
-        const int h = e / half, i = e % half;
-        float* head = xt + (i64)h * hd;
+    const int h0 = blockIdx.y * hpb, h1 = min(h0 + hpb, heads + heads2);
+    for (int e = threadIdx.x; e < (h1 - h0) * half; e += blockDim.x) {
+        const int h = h0 + e / half, i = e % half;
+        float* head = h < heads ? x + ((i64)tok * heads + h) * hd : x2 + ((i64)tok * heads2 + h - heads) * hd;
         const int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
         const float c = cs[2 * i], s = cs[2 * i + 1];
         const float x0 = head[a], x1 = head[b];
