@@ -27,9 +27,51 @@ type Batch struct {
 // into c, attends over each sequence's cached context, and fills logits
 // ([len(b.Outputs), n_vocab], row-major) for the rows b.Outputs names.
 func (m *Model) Forward(b *Batch, c *Cache, logits []float32) error {
-	if err := m.checkBatch(b, c, logits); err != nil {
+	if err := m.checkBatch(b, c, len(logits)); err != nil {
 		return err
 	}
+	if err := m.forward(b, c); err != nil || len(b.Outputs) == 0 {
+		return err
+	}
+	if err := m.b.Read(&m.s.logits, logits); err != nil {
+		return fmt.Errorf("model: read logits: %w", err)
+	}
+	return nil
+}
+
+// ForwardArgmax is Forward for greedy decoding: ids[i] is the index of the
+// largest logit of output i (compute.ArgmaxRow's rule). A backend with
+// compute.Argmaxer finds it where the logits are and copies back only the
+// ids; otherwise the logits are read and searched here.
+func (m *Model) ForwardArgmax(b *Batch, c *Cache, ids []int32) error {
+	if len(ids) != len(b.Outputs) {
+		return fmt.Errorf("model: forward: %d ids for %d outputs", len(ids), len(b.Outputs))
+	}
+	if err := m.checkBatch(b, c, len(b.Outputs)*m.HParams.NVocab); err != nil {
+		return err
+	}
+	if err := m.forward(b, c); err != nil || len(b.Outputs) == 0 {
+		return err
+	}
+	if a, ok := m.b.(compute.Argmaxer); ok {
+		if err := a.ArgmaxRows(&m.s.logits, ids); err != nil {
+			return fmt.Errorf("model: argmax: %w", err)
+		}
+		return nil
+	}
+	nv := m.HParams.NVocab
+	host := make([]float32, len(ids)*nv) // the slow path: no Argmaxer
+	if err := m.b.Read(&m.s.logits, host); err != nil {
+		return fmt.Errorf("model: read logits: %w", err)
+	}
+	for i := range ids {
+		ids[i] = compute.ArgmaxRow(host[i*nv : (i+1)*nv])
+	}
+	return nil
+}
+
+// forward runs a checked batch up to the logits, left on the backend.
+func (m *Model) forward(b *Batch, c *Cache) error {
 	n := len(b.Tokens)
 	s := &m.s
 	if err := s.ensure(m, n, len(b.Outputs)); err != nil {
@@ -46,13 +88,7 @@ func (m *Model) Forward(b *Batch, c *Cache, logits []float32) error {
 	} else {
 		err = m.forwardOps(m.b, b, c)
 	}
-	if err != nil || len(b.Outputs) == 0 {
-		return err
-	}
-	if err := m.b.Read(&s.logits, logits); err != nil {
-		return fmt.Errorf("model: read logits: %w", err)
-	}
-	return nil
+	return err
 }
 
 // forwardOps issues the ops of a forward step on be (the model's backend
@@ -63,6 +99,7 @@ func (m *Model) forwardOps(be compute.Backend, b *Batch, c *Cache) error {
 	s := &m.s
 	hp := &m.HParams
 	o := &ops{b: be, layer: -1}
+	o.mm, _ = be.(compute.MultiMatMuler)
 
 	// Token (and, for gpt2, position) embeddings.
 	o.embedding(&s.x, m.tokEmbd, b.Tokens)
@@ -159,11 +196,9 @@ func (m *Model) attention(o *ops, ly *layer, il int, b *Batch, pool compute.KVPo
 		o.copyCols(&s.k, &s.qkv, 0, qd, kd)
 		o.copyCols(&s.v, &s.qkv, 0, qd+kd, vd)
 	} else {
-		o.matmul(&s.q, &s.xn, ly.wq)
+		o.matmulMulti(&s.xn, &s.q, ly.wq, &s.k, ly.wk, &s.v, ly.wv)
 		o.bias(&s.q, ly.bq)
-		o.matmul(&s.k, &s.xn, ly.wk)
 		o.bias(&s.k, ly.bk)
-		o.matmul(&s.v, &s.xn, ly.wv)
 		o.bias(&s.v, ly.bv)
 	}
 	if ly.qNorm != nil {
@@ -173,8 +208,7 @@ func (m *Model) attention(o *ops, ly *layer, il int, b *Batch, pool compute.KVPo
 	if m.arch.rope != ropeNone {
 		p := hp.RoPE(il, m.arch.computeRoPE())
 		p.FreqFactors = m.ropeFreqs
-		o.rope(&s.q3, b.Positions, p)
-		o.rope(&s.k3, b.Positions, p)
+		o.ropePair(&s.q3, &s.k3, b.Positions, p)
 	}
 
 	o.kvWrite(pool, &s.k, &s.v, b.Slots)
@@ -208,9 +242,8 @@ func (m *Model) feedForward(o *ops, ly *layer) {
 		o.copyCols(&s.gate, &s.gateUp, 0, 0, hp.NFF)
 		o.copyCols(&s.up, &s.gateUp, 0, hp.NFF, hp.NFF)
 	} else {
-		o.matmul(&s.gate, &s.xn, ly.wGate)
+		o.matmulMulti(&s.xn, &s.gate, ly.wGate, &s.up, ly.wUp)
 		o.bias(&s.gate, ly.bGate)
-		o.matmul(&s.up, &s.xn, ly.wUp)
 		o.bias(&s.up, ly.bUp)
 	}
 	if m.arch.ffn == ffnGeGLU {
@@ -236,7 +269,7 @@ func allRowsInOrder(outputs []int, n int) bool {
 
 // checkBatch validates a batch against the model and the cache, so that a
 // bad batch is an error naming the bad value rather than a wrong answer.
-func (m *Model) checkBatch(b *Batch, c *Cache, logits []float32) error {
+func (m *Model) checkBatch(b *Batch, c *Cache, nLogits int) error {
 	hp := &m.HParams
 	n := len(b.Tokens)
 	if n == 0 {
@@ -251,8 +284,8 @@ func (m *Model) checkBatch(b *Batch, c *Cache, logits []float32) error {
 	if p := c.Layers[0]; p.K.Cols() != hp.KDim() || p.V.Cols() != hp.VDim() {
 		return fmt.Errorf("model: forward: cache rows are K %d, V %d wide but the model needs %d, %d", p.K.Cols(), p.V.Cols(), hp.KDim(), hp.VDim())
 	}
-	if want := len(b.Outputs) * hp.NVocab; len(logits) != want {
-		return fmt.Errorf("model: forward: logits holds %d floats but %d outputs × n_vocab %d need %d", len(logits), len(b.Outputs), hp.NVocab, want)
+	if want := len(b.Outputs) * hp.NVocab; nLogits != want {
+		return fmt.Errorf("model: forward: logits holds %d floats but %d outputs × n_vocab %d need %d", nLogits, len(b.Outputs), hp.NVocab, want)
 	}
 	for i, t := range b.Tokens {
 		if t < 0 || int(t) >= hp.NVocab {

@@ -13,6 +13,9 @@ type ops struct {
 	b     compute.Backend
 	layer int // for error messages; -1 outside the blocks
 	err   error
+	mm    compute.MultiMatMuler // o.b's, when it has the capability
+	mmDst [3]*compute.Tensor    // matmulMulti's arguments (no allocation per call)
+	mmW   [3]*compute.Tensor
 }
 
 func (o *ops) check(op string, err error) { o.checkW(op, nil, err) }
@@ -43,6 +46,25 @@ func (o *ops) matmul(dst, x, w *compute.Tensor) {
 	if o.err == nil {
 		o.checkW("matmul", w, o.b.MatMul(dst, x, w))
 	}
+}
+
+// matmulMulti is dst[i] = x · w[i]ᵀ for two or three weights sharing x:
+// one call where the backend offers it, else one MatMul each.
+func (o *ops) matmulMulti(x *compute.Tensor, dw ...*compute.Tensor) {
+	n := len(dw) / 2
+	if o.err != nil {
+		return
+	}
+	if o.mm == nil || n > len(o.mmW) {
+		for i := range n {
+			o.matmul(dw[2*i], x, dw[2*i+1])
+		}
+		return
+	}
+	for i := range n {
+		o.mmDst[i], o.mmW[i] = dw[2*i], dw[2*i+1]
+	}
+	o.checkW("matmul", o.mmW[0], o.mm.MatMulMulti(o.mmDst[:n], x, o.mmW[:n]))
 }
 
 // bias adds b to every row of x; a nil b (no bias in the file) does nothing.
@@ -86,6 +108,19 @@ func (o *ops) rope(x *compute.Tensor, pos []int32, p compute.RoPEParams) {
 	if o.err == nil {
 		o.check("rope", o.b.RoPE(x, pos, p))
 	}
+}
+
+// ropePair rotates q and k, in one call where the backend offers it.
+func (o *ops) ropePair(q, k *compute.Tensor, pos []int32, p compute.RoPEParams) {
+	if o.err != nil {
+		return
+	}
+	if rp, ok := o.b.(compute.RoPEPairer); ok {
+		o.check("rope", rp.RoPEPair(q, k, pos, p))
+		return
+	}
+	o.rope(q, pos, p)
+	o.rope(k, pos, p)
 }
 
 func (o *ops) swiGLU(dst, gate, up *compute.Tensor) {

@@ -65,13 +65,46 @@ func (s *Session) EvalAll(tokens []int32) ([]float32, error) {
 	return s.eval(tokens, true)
 }
 
+// EvalArgmax is Eval for greedy decoding: it returns the index of the last
+// token's largest logit (compute.ArgmaxRow's rule) without copying the
+// logits to the host where the backend can find it itself.
+func (s *Session) EvalArgmax(tokens []int32) (int32, error) {
+	if err := s.prepare(tokens, false); err != nil {
+		return -1, err
+	}
+	var id [1]int32
+	if err := s.m.ForwardArgmax(&s.batch, s.c, id[:]); err != nil {
+		return -1, err
+	}
+	s.n += len(tokens)
+	return id[0], nil
+}
+
 func (s *Session) eval(tokens []int32, all bool) ([]float32, error) {
+	if err := s.prepare(tokens, all); err != nil {
+		return nil, err
+	}
+	need := len(s.batch.Outputs) * s.m.HParams.NVocab
+	if cap(s.logits) < need {
+		s.logits = make([]float32, need)
+	}
+	s.logits = s.logits[:need]
+	if err := s.m.Forward(&s.batch, s.c, s.logits); err != nil {
+		return nil, err
+	}
+	s.n += len(tokens)
+	return s.logits, nil
+}
+
+// prepare fills s.batch for tokens at the next positions (the last one's
+// logits wanted, or all of them).
+func (s *Session) prepare(tokens []int32, all bool) error {
 	n := len(tokens)
 	if n == 0 {
-		return nil, fmt.Errorf("model: session: no tokens to evaluate")
+		return fmt.Errorf("model: session: no tokens to evaluate")
 	}
 	if s.n+n > s.nCtx {
-		return nil, fmt.Errorf("model: session: %d tokens after %d would exceed the context of %d", n, s.n, s.nCtx)
+		return fmt.Errorf("model: session: %d tokens after %d would exceed the context of %d", n, s.n, s.nCtx)
 	}
 	b := &s.batch
 	b.Tokens = tokens
@@ -96,14 +129,5 @@ func (s *Session) eval(tokens []int32, all bool) ([]float32, error) {
 	} else {
 		b.Outputs = append(b.Outputs, n-1)
 	}
-	need := len(b.Outputs) * s.m.HParams.NVocab
-	if cap(s.logits) < need {
-		s.logits = make([]float32, need)
-	}
-	s.logits = s.logits[:need]
-	if err := s.m.Forward(b, s.c, s.logits); err != nil {
-		return nil, err
-	}
-	s.n = ctx
-	return s.logits, nil
+	return nil
 }
