@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/rocmforge/rocmforge/compute"
 	"github.com/rocmforge/rocmforge/model"
 	"github.com/rocmforge/rocmforge/progress"
 )
@@ -110,7 +111,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		SizeBytes: l.file.Size(), WeightBytes: wBytes, Params: params,
 		Backend: l.be.Name(), Threads: backendThreads(l.be),
 	}
-	b := &bencher{m: l.m, rng: rand.New(rand.NewPCG(1, 2))}
+	_, hasArgmax := l.be.(compute.Argmaxer)
+	b := &bencher{m: l.m, rng: rand.New(rand.NewPCG(1, 2)),
+		deviceArgmax: hasArgmax && os.Getenv("ROCMFORGE_BENCH_HOST_ARGMAX") != "1"}
 	if b.s, err = model.NewSession(l.m, max(*nPrompt, *nGen)); err != nil {
 		return err
 	}
@@ -174,6 +177,9 @@ type bencher struct {
 	s   *model.Session
 	rng *rand.Rand
 	buf []int32
+	// deviceArgmax: tg takes each step's token from the backend's argmax
+	// (ROCMFORGE_BENCH_HOST_ARGMAX=1 copies the logits instead, for A/B).
+	deviceArgmax bool
 }
 
 // pp times one batch of n random tokens on an empty cache.
@@ -189,10 +195,23 @@ func (b *bencher) pp(n int) (time.Duration, error) {
 }
 
 // tg times generating n tokens one at a time, greedily, from an empty cache.
+// Where the backend finds the argmax itself (compute.Argmaxer), only the
+// token id comes back each step; otherwise the logits are copied and
+// searched on the host.
 func (b *bencher) tg(n int) (time.Duration, error) {
 	b.s.Reset()
 	tok := []int32{1}
 	t0 := time.Now()
+	if b.deviceArgmax {
+		for range n {
+			id, err := b.s.EvalArgmax(tok)
+			if err != nil {
+				return 0, err
+			}
+			tok[0] = id
+		}
+		return time.Since(t0), nil
+	}
 	for range n {
 		logits, err := b.s.Eval(tok)
 		if err != nil {
