@@ -399,3 +399,47 @@ func BenchmarkAttentionPrefillKV(bm *testing.B) {
 		}
 	}
 }
+
+// TestAttSplits checks the split-K choice without a GPU: no split for large
+// grids or block tables under attSplitMinRoom keys, a split that grows
+// with the room up to attMaxSplits, at least attSplitMinKeys keys a split,
+// and never more partial records than the scratch holds.
+func TestAttSplits(t *testing.T) {
+	b := &Backend{core: &core{sms: 132, att: attState{splitOn: true, perSM: attSplitBlocksPerSM, part: 1}}}
+	for _, tc := range []struct {
+		rows, heads, keys int
+		want              int
+	}{
+		{1, 32, 256, 1},   // room below attSplitMinRoom
+		{1, 32, 512, 16},  // 512/32 keys a split
+		{1, 32, 4096, 17}, // ceil(4·132 / 32)
+		{1, 8, 8192, 32},  // capped at attMaxSplits
+		{8, 32, 4096, 3},  // 256 blocks: ceil(528/256)
+		{9, 32, 4096, 1},  // 288 blocks: 2·288 > 528
+	} {
+		got := b.attSplits(tc.rows, tc.heads, tc.keys)
+		if got != tc.want {
+			t.Errorf("attSplits(%d rows, %d heads, %d keys) = %d, want %d", tc.rows, tc.heads, tc.keys, got, tc.want)
+		}
+		if got*tc.rows*tc.heads > attPartials && got > 1 {
+			t.Errorf("attSplits(%d, %d, %d) = %d: %d partials, scratch holds %d", tc.rows, tc.heads, tc.keys, got, got*tc.rows*tc.heads, attPartials)
+		}
+	}
+	b.att.splitOn = false
+	if got := b.attSplits(1, 32, 4096); got != 1 {
+		t.Errorf("split off: %d splits", got)
+	}
+	for _, tc := range []struct {
+		ctx  []int
+		bs   int
+		want int
+	}{{[]int{1}, 16, 256}, {[]int{300, 17}, 16, 512}, {[]int{2049}, 16, 4096}, {[]int{100}, 32, 512}} {
+		var seqs []compute.SeqAttn
+		for _, c := range tc.ctx {
+			seqs = append(seqs, compute.SeqAttn{CtxLen: c})
+		}
+		if got := attKeyRoom(seqs, tc.bs); got != tc.want {
+			t.Errorf("attKeyRoom(%v, bs %d) = %d, want %d", tc.ctx, tc.bs, got, tc.want)
+		}
+	}
+}
