@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/rocmforge/rocmforge/ggml"
 	"github.com/rocmforge/rocmforge/kvcache"
 	"github.com/rocmforge/rocmforge/model"
 )
@@ -58,6 +59,10 @@ type Config struct {
 	// KVCacheBytes is the memory budget of the default KVCacheTokens
 	// (default 4 GiB); it does not limit an explicit KVCacheTokens.
 	KVCacheBytes int64
+	// KVType is the element type of the KV pool: ggml.F32 (the zero
+	// value), ggml.F16 (half the memory; llama.cpp's default) or ggml.Q8_0
+	// (about a quarter; K and V widths must be multiples of 32).
+	KVType ggml.Type
 	// EnablePrefixCache keeps full KV blocks by content so that prompts
 	// sharing a prefix skip its computation. DefaultConfig turns it on; the
 	// zero Config leaves it off.
@@ -156,8 +161,11 @@ func (c Config) resolve(hp *model.HParams) (Config, error) {
 			return c, fmt.Errorf("engine: the model has no training context length (%d); set Config.CtxLen", hp.NCtxTrain)
 		}
 	}
+	perToken, err := model.CacheBytesPerToken(*hp, c.KVType)
+	if err != nil {
+		return c, fmt.Errorf("engine: config KVType: %w", err)
+	}
 	if c.KVCacheTokens == 0 {
-		perToken := int64(hp.NLayer) * int64(hp.KDim()+hp.VDim()) * 4 // F32 K and V rows
 		c.KVCacheTokens = c.CtxLen * c.MaxSeqs
 		if perToken > 0 && int64(c.KVCacheTokens) > c.KVCacheBytes/perToken {
 			c.KVCacheTokens = int(c.KVCacheBytes / perToken)

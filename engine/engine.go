@@ -215,7 +215,7 @@ func New(m *model.Model, tok *tokenizer.Tokenizer, cfg Config) (*Engine, error) 
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	cache, err := model.NewCache(m.Backend(), *hp, nBlocks, cfg.BlockSize)
+	cache, err := model.NewCacheType(m.Backend(), *hp, nBlocks, cfg.BlockSize, cfg.KVType)
 	if err != nil {
 		return nil, fmt.Errorf("engine: KV cache of %d tokens: %w", nBlocks*cfg.BlockSize, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rocmforge/rocmforge/compute"
 	"github.com/rocmforge/rocmforge/compute/gpu"
+	"github.com/rocmforge/rocmforge/ggml"
 	"github.com/rocmforge/rocmforge/gguf"
 )
 
@@ -254,9 +255,19 @@ func TestDeviceMemoryCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	p, err := planMemory(f, 0, 0)
+	p, err := planMemory(f, 0, 0, ggml.F32, 0)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// An F16 pool is half as large; a byte budget sets the tokens.
+	if p16, err := planMemory(f, 0, 0, ggml.F16, 0); err != nil || p16.kv != p.kv/2 {
+		t.Errorf("F16 plan KV %d bytes (err %v), want half of F32's %d", p16.kv, err, p.kv)
+	}
+	if pb, err := planMemory(f, 0, 0, ggml.F16, 1000*2*2*64); err != nil || pb.kvTokens != 1000 {
+		t.Errorf("F16 plan under a 1000-token budget: %d tokens (err %v)", pb.kvTokens, err)
+	}
+	if _, err := planMemory(f, 0, 0, ggml.Q4_0, 0); err == nil {
+		t.Error("a Q4_0 KV plan: no error")
 	}
 	wBytes, _ := weightStats(f)
 	// synthArgs: 2 layers, K and V 32 wide each, ctx 64 (the training

@@ -37,10 +37,21 @@ func (p memPlan) total() int64 { return p.weights + p.kv + p.scratch + p.reserve
 // planMemory estimates what loading f and running kvTokens of context with
 // batches of rows tokens needs on a device (kvTokens 0: the model's training
 // context, at most defaultMaxCtx; rows 0: defaultPlanRows).
-func planMemory(f *gguf.File, kvTokens, rows int) (memPlan, error) {
+//
+// The cache holds kvType elements (model.CacheBytesPerToken); with kvTokens
+// 0 and kvBudget > 0 it is planned at kvBudget bytes, the most the engine's
+// default pool takes.
+func planMemory(f *gguf.File, kvTokens, rows int, kvType ggml.Type, kvBudget int64) (memPlan, error) {
 	hp, err := model.ReadHParams(f)
 	if err != nil {
 		return memPlan{}, err
+	}
+	perToken, err := model.CacheBytesPerToken(hp, kvType)
+	if err != nil {
+		return memPlan{}, err
+	}
+	if kvTokens <= 0 && kvBudget > 0 {
+		kvTokens = int(kvBudget / max(perToken, 1))
 	}
 	if kvTokens <= 0 {
 		kvTokens = hp.NCtxTrain
@@ -59,8 +70,8 @@ func planMemory(f *gguf.File, kvTokens, rows int) (memPlan, error) {
 			p.weights += 4 * int64(t.Dims[0])
 		}
 	}
-	// The cache is F32 K and V rows (model.NewCache), rounded up to blocks.
-	p.kv = 4 * int64(hp.NLayer) * int64(kvTokens+16) * int64(hp.KDim()+hp.VDim())
+	// The cache, rounded up to blocks.
+	p.kv = perToken * int64(kvTokens+16)
 	// Scratch rows (model/scratch.go): x, xn, o, down [n_embd]; q, k, v,
 	// attention; gate, up, activation [n_ff]; one row of logits.
 	perRow := 4*hp.NEmbd + hp.QDim() + hp.KDim() + hp.VDim() + hp.NHead*hp.HeadDimV + 3*hp.NFF

@@ -8,6 +8,7 @@ import (
 	"runtime"
 
 	"github.com/rocmforge/rocmforge/compute"
+	"github.com/rocmforge/rocmforge/ggml"
 	"github.com/rocmforge/rocmforge/gguf"
 	"github.com/rocmforge/rocmforge/hub"
 	"github.com/rocmforge/rocmforge/model"
@@ -34,6 +35,10 @@ type loadOptions struct {
 	// kvTokens and batch size the GPU memory check: the context the
 	// command will cache and its largest batch (0: defaults, see planMemory).
 	kvTokens, batch int
+	// kvType is the KV pool's element type (zero: F32); kvBudget, when
+	// kvTokens is 0, bounds the pool in bytes (the engine's default pool).
+	kvType   ggml.Type
+	kvBudget int64
 }
 
 // loadModel resolves o.ref (downloading it if need be), opens it and loads
@@ -69,7 +74,7 @@ func loadModel(ctx context.Context, o loadOptions, stderr io.Writer) (*loadedMod
 	dm, onDevice := be.(deviceMemory)
 	var freeBefore int64
 	if onDevice {
-		plan, err := planMemory(f, o.kvTokens, o.batch)
+		plan, err := planMemory(f, o.kvTokens, o.batch, o.kvType, o.kvBudget)
 		if err != nil {
 			l.Close()
 			return nil, fmt.Errorf("%s: %w", path, err)

@@ -59,6 +59,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, hooks serveHook
 	maxSeqs := fs.Int("max-seqs", engine.DefaultMaxSeqs, "at most `N` sequences generate at once")
 	maxQueue := fs.Int("max-queue", engine.DefaultMaxQueue, "at most `N` requests wait; more get 503")
 	kvTokens := fs.Int("kv-cache-tokens", 0, "KV cache size in `tokens` (0: context x max-seqs, within 4 GiB)")
+	kvTypeName := fs.String("kv-type", "f16", kvTypeUsage)
 	nCtx := fs.Int("ctx", 0, fmt.Sprintf("context length per request in `tokens` (0: the model's training context, at most %d)", defaultMaxCtx))
 	noPrefix := fs.Bool("no-prefix-cache", false, "do not reuse the KV blocks of shared prompt prefixes")
 	backend := fs.String("backend", defaultBackend, backendUsage)
@@ -66,7 +67,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, hooks serveHook
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, wait this long for requests in flight before cancelling them")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the whole run to `FILE`, ended at shutdown")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: rocmforge serve -m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--cors-origin ORIGIN] [--max-batch-tokens N] [--max-prefill-tokens N] [--target-step-latency D] [--max-seqs N] [--max-queue N] [--kv-cache-tokens N] [--ctx N] [--backend cpu|ref] [--threads N]")
+		fmt.Fprintln(stderr, "usage: rocmforge serve -m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--cors-origin ORIGIN] [--max-batch-tokens N] [--max-prefill-tokens N] [--target-step-latency D] [--max-seqs N] [--max-queue N] [--kv-cache-tokens N] [--kv-type f16|q8_0|f32] [--ctx N] [--backend auto|cuda|hip|cpu|ref] [--threads N]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -100,6 +101,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer, hooks serveHook
 	}
 	if *kvTokens < 0 {
 		return fmt.Errorf("--kv-cache-tokens %d: want >= 0 (0 = default)", *kvTokens)
+	}
+	kvType, err := parseKVType(*kvTypeName)
+	if err != nil {
+		return err
 	}
 	if *nCtx < 0 {
 		return fmt.Errorf("--ctx %d: want >= 0 (0 = the model's)", *nCtx)
@@ -142,7 +147,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, hooks serveHook
 	eng, closeModel, err := loadServed(ctx, srv, serveModel{
 		ref: *modelRef, name: *modelName, backend: *backend, threads: *threads, nCtx: *nCtx,
 		cfg: engine.Config{MaxBatchTokens: *maxBatch, MaxPrefillTokens: *maxPrefill, TargetStepLatency: stepTarget(*targetStep),
-			MaxSeqs: *maxSeqs, MaxQueue: *maxQueue, KVCacheTokens: *kvTokens, EnablePrefixCache: !*noPrefix,
+			MaxSeqs: *maxSeqs, MaxQueue: *maxQueue, KVCacheTokens: *kvTokens, KVType: kvType, EnablePrefixCache: !*noPrefix,
 			Logger: log, OnStep: srv.ObserveStep},
 	}, stderr, log)
 	if err != nil {
@@ -202,7 +207,12 @@ type serveModel struct {
 // returned function stops the engine's model and frees the model.
 func loadServed(ctx context.Context, srv *server.Server, o serveModel, stderr io.Writer, log *slog.Logger) (*engine.Engine, func(), error) {
 	start := time.Now()
-	l, err := loadModel(ctx, loadOptions{ref: o.ref, backend: o.backend, threads: o.threads, tokenizer: true}, stderr)
+	budget := o.cfg.KVCacheBytes
+	if budget == 0 {
+		budget = engine.DefaultKVCacheBytes
+	}
+	l, err := loadModel(ctx, loadOptions{ref: o.ref, backend: o.backend, threads: o.threads, tokenizer: true,
+		kvTokens: o.cfg.KVCacheTokens, kvType: o.cfg.KVType, kvBudget: budget}, stderr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -231,7 +241,8 @@ func loadServed(ctx context.Context, srv *server.Server, o serveModel, stderr io
 	}
 	srv.SetModel(&server.Model{ID: name, Engine: eng, Tokenizer: l.tok, Template: tmpl, ContextLength: ctxLen, Created: time.Now()})
 	log.Info("model ready", "model", name, "path", l.path, "arch", l.m.HParams.Arch, "backend", l.be.Name(),
-		"threads", backendThreads(l.be), "ctx", ctxLen, "chat_template", templateKind(tmpl), "load_time", time.Since(start).Round(time.Millisecond).String())
+		"threads", backendThreads(l.be), "ctx", ctxLen, "kv_cache_tokens", eng.Config().KVCacheTokens, "kv_type", eng.Config().KVType.String(),
+		"chat_template", templateKind(tmpl), "load_time", time.Since(start).Round(time.Millisecond).String())
 	return eng, l.Close, nil
 }
 

@@ -156,6 +156,7 @@ func TestServeBadFlags(t *testing.T) {
 		{"-m", "x.gguf", "--port", "70000"},
 		{"-m", "x.gguf", "--max-seqs", "0"},
 		{"-m", "x.gguf", "--kv-cache-tokens", "-1"},
+		{"-m", "x.gguf", "--kv-type", "q4_0"},
 		{"-m", "x.gguf", "--max-prefill-tokens", "-1"},
 		{"-m", "x.gguf", "--target-step-latency", "-1s"},
 		{"-m", "x.gguf", "extra"},
