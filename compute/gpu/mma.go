@@ -27,14 +27,16 @@ const (
 
 // mmaMaxTokens is, for each layout, the largest batch the mma kernels take
 // by default (larger ones go to cuBLAS), from BenchmarkMatMulBatched on the
-// H100 (docs/perf.md, "GPU batched decode"): Q4_0 and Q8_0 beat cuBLAS up to
-// 32-128 tokens depending on the shape, Q4_K up to 16; Q6_K and F16 lose at
-// every size (their kernels stay, for ROCMFORGE_GPU_MMA_MAX). The other
-// quantized layouts decode through dq<T> like Q4_K did before its own
-// loader, so they get its old limit. ROCMFORGE_GPU_MMA_MAX=N sets every
-// layout's limit, ROCMFORGE_GPU_MMA=0 turns the path off (for A/B timing).
-var mmaMaxTokens = map[string]int{"q4_0s": 64, "q8_0s": 64, "q4_k": 16, "q4_1": 16, "q5_0": 16, "q5_1": 16,
-	"q2_k": 16, "q3_k": 16, "q5_k": 16, "q6_k": 0, "f16": 0}
+// H100 (docs/perf.md, "GPU batched decode"): Q4_0 and Q8_0 beat cuBLAS at
+// 9-128 tokens on every 7B and TinyLlama shape but one (2048x2048 at 128
+// tokens, 13.3 against 12.2 µs), Q4_K up to 32 tokens, Q6_K up to 16; F16
+// loses at every size (its kernels stay, for ROCMFORGE_GPU_MMA_MAX). The
+// other quantized layouts go through the generic dq<T> loader, unmeasured
+// since the split-k fix: 16, Q4_K's limit when it used that loader.
+// ROCMFORGE_GPU_MMA_MAX=N sets every layout's limit, ROCMFORGE_GPU_MMA=0
+// turns the path off (for A/B timing).
+var mmaMaxTokens = map[string]int{"q4_0s": 128, "q8_0s": 128, "q4_k": 32, "q6_k": 16, "q4_1": 16, "q5_0": 16,
+	"q5_1": 16, "q2_k": 16, "q3_k": 16, "q5_k": 16, "f16": 0}
 
 // mmaTokenTiles are the token tiles (BN) the kernels are built for.
 var mmaTokenTiles = []int{16, 32, 64}
