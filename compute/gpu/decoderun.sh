@@ -84,7 +84,7 @@ if has prof; then
 		t0=$SECONDS
 		for v in ${PROF_VARIANTS:-new:X=1}; do
 			name=${v%%:*}; envs=${v#*:}
-			env ${envs//,/ } timeout 150 ncu --clock-control none --metrics gpu__time_duration.sum --csv \
+			env ${envs//,/ } timeout 150 ncu --clock-control none ${NCU_OPTS:-} --metrics gpu__time_duration.sum --csv \
 				"$RF" bench --backend cuda -m "$MODELS/$m.gguf" -p 0 -n 16 -r 1 > "$OUT/ncu-$m-$name.csv" 2> "$OUT/ncu-$m-$name.err"
 			summary "ncu $m $name rc=$? in $((SECONDS - t0)) s"
 			python3 - "$OUT/ncu-$m-$name.csv" 17 <<'PY' | tee -a "$OUT/summary.txt"
@@ -108,6 +108,21 @@ PY
 	done
 fi
 
+if has kdetail; then
+	# One kernel in detail (speed of light, occupancy, warp stalls).
+	t0=$SECONDS
+	(cd compute/gpu && timeout 120 ncu --clock-control none --section SpeedOfLight --section Occupancy \
+		--section WarpStateStats --section LaunchStats -k "regex:${KDETAIL_KERNEL:-mmvq_q4_0s_1}" -s 2 -c 1 \
+		"$BIN/gpu.test" -test.run '^$' -test.bench "${KDETAIL_BENCH:-MatVec/Q4_0/11008x4096/n1}" -test.benchtime 3x 2>&1) > "$OUT/kdetail.log"
+	summary "kernel detail rc=$? in $((SECONDS - t0)) s"
+	grep -E "DRAM Throughput|Memory Throughput|Duration|Achieved Occupancy|Theoretical Occupancy|Registers Per|Block Limit|Stall|Warp Cycles Per Issued|Issue Slot|Compute \(SM\)" "$OUT/kdetail.log" | head -30
+fi
+
+if has cpuprof; then
+	ROCMFORGE_BENCH_CPUPROFILE=$OUT/tg-cpu.pprof timeout 60 "$RF" bench --backend cuda -m "$MODELS/${CPUPROF_ROW:-tiny-Q4_0}.gguf" -p 0 -n 128 -r 3 > "$OUT/cpuprof.log" 2>&1
+	summary "cpu profile rc=$?: $(grep -E 'tg128' "$OUT/cpuprof.log" | tr -s ' ' | head -1)"
+fi
+
 bench() { # name, env..., -- args
 	local name=$1; shift
 	local envs=()
@@ -120,10 +135,12 @@ bench() { # name, env..., -- args
 	echo "bench $name rc=$? in $((SECONDS - t0)) s" >> "$OUT/summary.txt"
 }
 if has bench; then
-	for m in $ROWS; do
-		for v in $VARIANTS; do
-			name=${v%%:*}; envs=${v#*:}
-			bench "$m $name" ${envs//,/ } -- -m "$MODELS/$m.gguf" -p ${PP:-512} -n 128 -r 3
+	for round in $(seq ${ROUNDS:-1}); do
+		for m in $ROWS; do
+			for v in $VARIANTS; do
+				name=${v%%:*}; envs=${v#*:}
+				bench "$m $name" ${envs//,/ } -- -m "$MODELS/$m.gguf" -p ${PP:-512} -n 128 -r 3
+			done
 		done
 	done
 	grep -i "error\|panic" "$OUT/bench-stderr.log" | head -10

@@ -275,3 +275,27 @@ func TestMatMulMultiFloat(t *testing.T) {
 		}
 	}
 }
+
+// TestNormRowLengths checks RMSNorm and AddRMSNorm (whose short rows are
+// normalised from registers, long ones in two passes over memory) against
+// the reference on both sides of the switch, in place too.
+func TestNormRowLengths(t *testing.T) {
+	b := testBackend(t)
+	rng := newRNG(t)
+	ref := compute.NewReference()
+	for _, d := range []int{5, 64, 1000, 2080, 8192, 8193, 9000} {
+		n := 3
+		x := f32Pair(t, b, "x", randVec(rng, n*d, 2), n, d)
+		a := f32Pair(t, b, "a", randVec(rng, n*d, 2), n, d)
+		w := f32Pair(t, b, "w", randVec(rng, d, 1), d)
+		dst := poisonedPair(t, b, "dst", n, d)
+		must(t, "add+rmsnorm", b.AddRMSNorm(dst.g, x.g, a.g, w.g, 1e-5))
+		must(t, "add", ref.Add(x.r, x.r, a.r))
+		must(t, "rmsnorm", ref.RMSNorm(dst.r, x.r, w.r, 1e-5))
+		check(t, b, fmt.Sprintf("add+rmsnorm d=%d: x", d), x, exactTol)
+		check(t, b, fmt.Sprintf("add+rmsnorm d=%d: dst", d), dst, exactTol)
+		must(t, "rmsnorm in place", b.RMSNorm(x.g, x.g, nil, 1e-6))
+		must(t, "rmsnorm in place", ref.RMSNorm(x.r, x.r, nil, 1e-6))
+		check(t, b, fmt.Sprintf("rmsnorm in place d=%d", d), x, exactTol)
+	}
+}

@@ -106,6 +106,10 @@ extern "C" __global__ void softmax_f32(float* x, int cols) {
 }
 
 // rmsnorm_f32: one block per row: x / sqrt(mean(x²) + eps) * w (w may be null).
+// NORM_REGS: rows of up to NORM_REGS x the block's threads are normalised
+// from registers (one read of each input).
+#define NORM_REGS 8
+
 // norm_out writes element j of the row's output and, when q is not null,
 // its q8 block for the matrix-vector product that follows (mmvq.cu): with
 // d % 32 == 0 and the block a multiple of 32 threads, the 32 lanes that
@@ -121,6 +125,35 @@ extern "C" __global__ void rmsnorm_f32(float* dst, const float* x, const float* 
     __shared__ double sd[RF_MAX_WARPS];
     const float* xr = x + (i64)blockIdx.x * d;
     float* yr = dst + (i64)blockIdx.x * d;
+    if (d <= NORM_REGS * (int)blockDim.x) {
+        // Decode-sized rows: every load issued at once, values kept in
+        // registers for the second pass (the same arithmetic, in the same
+        // order, as the loops below).
+        float v[NORM_REGS], wv[NORM_REGS];
+#pragma unroll
+        for (int i = 0; i < NORM_REGS; i++) {
+            const int j = threadIdx.x + i * blockDim.x;
+            v[i] = j < d ? xr[j] : 0.0f;
+            wv[i] = (w && j < d) ? w[j] : 1.0f;
+        }
+        double s = 0.0;
+#pragma unroll
+        for (int i = 0; i < NORM_REGS; i++) {
+            const double dv = v[i];
+            if (threadIdx.x + i * blockDim.x < d) s += dv * dv;
+        }
+        s = block_sum_d(s, sd);
+        const double scale = 1.0 / sqrt(s / (double)d + (double)eps);
+#pragma unroll
+        for (int i = 0; i < NORM_REGS; i++) {
+            const int j = threadIdx.x + i * blockDim.x;
+            if (j >= d) break;
+            double y = (double)v[i] * scale;
+            if (w) y *= (double)wv[i];
+            norm_out(yr, j, (float)y, d, q, qd);
+        }
+        return;
+    }
     double s = 0.0;
     for (int j = threadIdx.x; j < d; j += blockDim.x) {
         const double v = xr[j];
@@ -145,6 +178,39 @@ extern "C" __global__ void add_rmsnorm_f32(float* dst, float* x, const float* a,
     float* xr = x + (i64)blockIdx.x * d;
     const float* ar = a + (i64)blockIdx.x * d;
     float* yr = dst + (i64)blockIdx.x * d;
+    if (d <= NORM_REGS * (int)blockDim.x) {
+        // Decode-sized rows: as rmsnorm_f32's register path.
+        float xv[NORM_REGS], av[NORM_REGS], wv[NORM_REGS];
+#pragma unroll
+        for (int i = 0; i < NORM_REGS; i++) {
+            const int j = threadIdx.x + i * blockDim.x;
+            xv[i] = j < d ? xr[j] : 0.0f;
+            av[i] = j < d ? ar[j] : 0.0f;
+            wv[i] = (w && j < d) ? w[j] : 1.0f;
+        }
+        double s = 0.0;
+#pragma unroll
+        for (int i = 0; i < NORM_REGS; i++) {
+            const int j = threadIdx.x + i * blockDim.x;
+            xv[i] = xv[i] + av[i];
+            if (j < d) {
+                xr[j] = xv[i];
+                const double dv = xv[i];
+                s += dv * dv;
+            }
+        }
+        s = block_sum_d(s, sd);
+        const double scale = 1.0 / sqrt(s / (double)d + (double)eps);
+#pragma unroll
+        for (int i = 0; i < NORM_REGS; i++) {
+            const int j = threadIdx.x + i * blockDim.x;
+            if (j >= d) break;
+            double y = (double)xv[i] * scale;
+            if (w) y *= (double)wv[i];
+            norm_out(yr, j, (float)y, d, q, qd);
+        }
+        return;
+    }
     double s = 0.0;
     for (int j = threadIdx.x; j < d; j += blockDim.x) {
         const float sum = xr[j] + ar[j];
