@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -145,6 +146,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			continue
 		}
 		res := benchResult{Test: tc.name, NPrompt: tc.p, NGen: tc.n, Reps: *reps}
+		stopProfile, err := tgProfile(tc.n > 0)
+		if err != nil {
+			return err
+		}
 		for range *reps {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -156,6 +161,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			res.SamplesNS = append(res.SamplesNS, d.Nanoseconds())
 			res.SamplesTS = append(res.SamplesTS, rate(tc.tokens, d))
 		}
+		stopProfile()
 		res.summarize()
 		if tc.n > 0 {
 			res.WeightGBps = float64(wBytes) * res.MedianTS / 1e9
@@ -169,6 +175,28 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return enc.Encode(rep)
 	}
 	return rep.writeTable(stdout)
+}
+
+// tgProfile starts a CPU profile of the tg repetitions into the file
+// ROCMFORGE_BENCH_CPUPROFILE names (where the host time of a decode step
+// goes), when on is set and the variable is; the returned func stops it.
+func tgProfile(on bool) (func(), error) {
+	path := os.Getenv("ROCMFORGE_BENCH_CPUPROFILE")
+	if !on || path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("ROCMFORGE_BENCH_CPUPROFILE: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("ROCMFORGE_BENCH_CPUPROFILE: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // bencher runs the timed passes on one session.

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/rocmforge/rocmforge/compute"
 	"github.com/rocmforge/rocmforge/model"
 	"github.com/rocmforge/rocmforge/progress"
 	"github.com/rocmforge/rocmforge/sample"
@@ -133,9 +134,24 @@ func generate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := io.WriteString(stdout, prompt); err != nil {
 		return err
 	}
+	// Plain greedy decoding (no penalties or biases) is the argmax of the
+	// logits: a backend that finds it where the logits are (compute.Argmaxer)
+	// saves copying them to the host every token.
+	_, hasArgmax := l.be.(compute.Argmaxer)
+	devGreedy := hasArgmax && sp.Temperature == 0 && sp.RepeatPenalty == 1 && sp.PresencePenalty == 0 &&
+		sp.FrequencyPenalty == 0 && len(sp.LogitBias) == 0
+	var logits []float32
+	next := int32(-1)
+	eval := func(toks []int32) (err error) {
+		if devGreedy {
+			next, err = s.EvalArgmax(toks)
+		} else {
+			logits, err = s.Eval(toks)
+		}
+		return err
+	}
 	t0 := time.Now()
-	logits, err := s.Eval(tokens)
-	if err != nil {
+	if err := eval(tokens); err != nil {
 		return fmt.Errorf("evaluating the prompt: %w", err)
 	}
 	promptDur := time.Since(t0)
@@ -148,8 +164,13 @@ func generate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			note = "interrupted"
 			break
 		}
-		r, err := smp.Sample(logits)
-		if err != nil {
+		var r sample.Result
+		if devGreedy {
+			if next < 0 {
+				return sample.ErrNoCandidates
+			}
+			r.Token = next
+		} else if r, err = smp.Sample(logits); err != nil {
 			return err
 		}
 		if l.tok.IsEOG(r.Token) {
@@ -169,7 +190,7 @@ func generate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			note = fmt.Sprintf("context of %d tokens full", s.Ctx())
 			break
 		}
-		if logits, err = s.Eval([]int32{r.Token}); err != nil {
+		if err := eval([]int32{r.Token}); err != nil {
 			return fmt.Errorf("evaluating generated token %d: %w", gen, err)
 		}
 	}
