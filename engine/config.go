@@ -38,10 +38,11 @@ type Config struct {
 	MaxPrefillTokens int
 	// TargetStepLatency is what the adaptive prefill cap aims at: while
 	// sequences decode, a step takes as many prompt rows as a cost model
-	// measured on the previous steps (step time against rows, a
+	// measured on the previous steps (step time against rows, an
 	// exponentially weighted linear fit) predicts to fit in this time, but
-	// never fewer than it has decode rows nor fewer than BlockSize, so that
-	// waiting prompts keep pace with the running ones. Default 100 ms;
+	// never fewer than it has decode rows nor fewer than 64 (BlockSize if
+	// larger), so that on a backend too slow for the target waiting
+	// prompts still advance in efficient chunks. Default 100 ms;
 	// negative turns the adaptive cap off (prefill fills the step's budget
 	// after the decodes). MaxPrefillTokens, when set, takes precedence.
 	TargetStepLatency time.Duration

@@ -37,7 +37,7 @@
 // Config.MaxPrefillTokens when set, else by what a cost model of the
 // recent steps (step time against rows) predicts to fit in
 // Config.TargetStepLatency, but never fewer than the step's decode rows or
-// one KV block, so that waiting prompts still advance. A step without
+// 64, so that waiting prompts still advance. A step without
 // decodes fills MaxBatchTokens. Config.OnStep sees each step's StepStats.
 //
 // The batch runs as one model.Forward; logits are computed only for the

@@ -87,15 +87,15 @@ func TestPrefillCapRule(t *testing.T) {
 		{"static cap", 100, time.Second, fixedCost{5}, 3, 2045, 100},
 		{"static cap above the budget", 100, time.Second, fixedCost{5}, 3, 50, 50},
 		{"adaptive", 0, time.Second, fixedCost{500}, 20, 2028, 480},
-		{"adaptive, floor of the decode rows", 0, time.Second, fixedCost{30}, 20, 2028, 20},
-		{"adaptive, floor of a block", 0, time.Second, fixedCost{0}, 2, 2046, 16},
+		{"adaptive, floor of the decode rows", 0, time.Second, fixedCost{30}, 80, 1968, 80},
+		{"adaptive, floor of minPrefill", 0, time.Second, fixedCost{0}, 2, 2046, 64},
 		{"adaptive within the budget", 0, time.Second, fixedCost{5000}, 20, 1000, 1000},
 		{"adaptive, nothing known", 0, time.Second, &stepCost{}, 20, 2028, 2028},
 		{"off", 0, -1, fixedCost{5}, 20, 2028, 2028},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := &Engine{cfg: Config{MaxPrefillTokens: tc.maxPrefill, TargetStepLatency: tc.target, BlockSize: 16}}
-			s := &scheduler{e: e, cost: tc.cost}
+			s := &scheduler{e: e, cost: tc.cost, minPrefill: defaultMinPrefill}
 			if got := s.prefillCap(tc.decodes, tc.budget); got != tc.want {
 				t.Errorf("prefillCap(%d decodes, budget %d) = %d, want %d", tc.decodes, tc.budget, got, tc.want)
 			}
@@ -155,6 +155,7 @@ func TestPrefillCapWhileDecoding(t *testing.T) {
 				if pc.cost != nil {
 					e.s.cost = pc.cost
 				}
+				e.s.minPrefill = 4 // one block: small enough for the cap to show in 24-row steps
 				// Submitted before Start: the first step sees them all.
 				hs := make([]*Handle, len(reqs))
 				for i, r := range reqs {

@@ -29,9 +29,10 @@ type scheduler struct {
 	ids       []int32 // argmax ids of a greedy step
 	cases     []reflect.SelectCase
 
-	cost     costModel
-	now      func() time.Time // the clock of step durations
-	caseReqs []*request
+	cost       costModel
+	now        func() time.Time // the clock of step durations
+	minPrefill int              // floor of the adaptive prefill cap (defaultMinPrefill; tests lower it)
+	caseReqs   []*request
 
 	newlyAdmitted int // first admissions not yet taken off Engine.queued
 
@@ -54,6 +55,7 @@ func (s *scheduler) init(e *Engine) {
 	s.e = e
 	s.cost = &stepCost{}
 	s.now = time.Now
+	s.minPrefill = max(defaultMinPrefill, e.cfg.BlockSize)
 }
 
 // loop is the scheduler goroutine.

@@ -55,7 +55,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, hooks serveHook
 	modelName := fs.String("model-name", "", "the model's `name` in the API (default the file name without .gguf)")
 	maxBatch := fs.Int("max-batch-tokens", engine.DefaultMaxBatchTokens, "token budget of one engine step, in `tokens`")
 	maxPrefill := fs.Int("max-prefill-tokens", 0, "while sequences decode, a step computes at most `N` prompt tokens besides them (0: adaptive, see --target-step-latency)")
-	targetStep := fs.Duration("target-step-latency", engine.DefaultTargetStepLatency, "adaptive prefill cap: while sequences decode, a step takes the prompt tokens that a cost model measured on recent steps predicts to fit in this `duration`, but at least as many as it has decoding sequences and at least one KV block (0: off, prompts fill --max-batch-tokens)")
+	targetStep := fs.Duration("target-step-latency", engine.DefaultTargetStepLatency, "adaptive prefill cap: while sequences decode, a step takes the prompt tokens that a cost model measured on recent steps predicts to fit in this `duration`, but at least as many as it has decoding sequences and at least 64 (0: off, prompts fill --max-batch-tokens)")
 	maxSeqs := fs.Int("max-seqs", engine.DefaultMaxSeqs, "at most `N` sequences generate at once")
 	maxQueue := fs.Int("max-queue", engine.DefaultMaxQueue, "at most `N` requests wait; more get 503")
 	kvTokens := fs.Int("kv-cache-tokens", 0, "KV cache size in `tokens` (0: context x max-seqs, within 4 GiB)")
