@@ -140,6 +140,14 @@ const (
 	atKT      = 32
 	atMaxD    = 128
 	atMinRows = 64
+	// atSeqRows is the fewest query rows of one sequence that the tiled
+	// kernel takes; shorter runs (decode rows above all) go to the per-row
+	// kernel, which reads a sequence's keys once per row but runs its rows
+	// in parallel, where a tile walks its segments one after another.
+	atSeqRows = 16
+	// atTiledFlag marks a row of the tiled kernel in rowSeq (AT_TILED in
+	// attention.cu).
+	atTiledFlag = 1 << 30
 )
 
 // atSmem is the tiled kernel's dynamic shared memory in bytes.
@@ -147,10 +155,26 @@ func atSmem(hd, hdv int) int {
 	return 4 * (atQT*(hd+4) + atKT*(hd+4) + atKT*hdv + atWarps*atRPW*atKT)
 }
 
-// attTiled reports whether Attention of n query rows takes the tiled kernel.
-func (b *Backend) attTiled(n int, p compute.AttnParams) bool {
-	return b.attTileOn && b.warp == 32 && n >= atMinRows && p.HeadDim%4 == 0 && p.HeadDimV%4 == 0 &&
-		p.HeadDim <= atMaxD && p.HeadDimV <= atMaxD
+// attTiled reports whether Attention over seqs takes the tiled kernel: for
+// the sequences of at least atSeqRows query rows, when they hold atMinRows
+// rows or more. mixed reports that other sequences' rows (decodes) go to
+// the per-row kernel in the same call.
+func (b *Backend) attTiled(seqs []compute.SeqAttn, p compute.AttnParams) (tiled, mixed bool) {
+	if !b.attTileOn || b.warp != 32 || p.HeadDim%4 != 0 || p.HeadDimV%4 != 0 || p.HeadDim > atMaxD || p.HeadDimV > atMaxD {
+		return false, false
+	}
+	rows := 0
+	for _, s := range seqs {
+		if s.QLen >= atSeqRows {
+			rows += s.QLen
+		} else if s.QLen > 0 {
+			mixed = true
+		}
+	}
+	if rows < atMinRows {
+		return false, false
+	}
+	return true, mixed
 }
 
 // KVWrite implements compute.Backend: row i of k and v goes to row
@@ -227,14 +251,19 @@ func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []i
 	if n == 0 {
 		return nil
 	}
+	tiled, mixed := b.attTiled(seqs, p)
+	tileMin := 0 // rows of sequences with at least tileMin rows are the tiled kernel's
+	if tiled {
+		tileMin = atSeqRows
+	}
 	if b.feeding() {
-		return b.stageAttention(pool.BlockSize, pos, seqs)
+		return b.stageAttention(pool.BlockSize, pos, seqs, tileMin)
 	}
 	if err := b.enter(); err != nil {
 		return err
 	}
 	defer b.leave()
-	if err := b.stageAttention(pool.BlockSize, pos, seqs); err != nil {
+	if err := b.stageAttention(pool.BlockSize, pos, seqs, tileMin); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	sp := b.stage.ptrs
@@ -242,11 +271,25 @@ func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []i
 	if p.Causal {
 		causal = 1
 	}
-	b.args.reset().ptr(ob.ptr).ptr(qb.ptr).ptr(kp.ptr).ptr(kp.aux).ptr(vp.ptr).ptr(vp.aux).
-		ptr(sp[0]).ptr(sp[1]).ptr(sp[2]).ptr(sp[3]).
-		i32(p.NHead).i32(p.NKVHead).i32(p.HeadDim).i32(p.HeadDimV).i32(pool.BlockSize).f32(p.Scale).
-		i32(causal).i32(p.Window).f32(p.Softcap)
-	if b.attTiled(n, p) {
+	common := func() {
+		b.args.reset().ptr(ob.ptr).ptr(qb.ptr).ptr(kp.ptr).ptr(kp.aux).ptr(vp.ptr).ptr(vp.aux).
+			ptr(sp[0]).ptr(sp[1]).ptr(sp[2]).ptr(sp[3]).
+			i32(p.NHead).i32(p.NKVHead).i32(p.HeadDim).i32(p.HeadDimV).i32(pool.BlockSize).f32(p.Scale).
+			i32(causal).i32(p.Window).f32(p.Softcap)
+	}
+	common()
+	if tiled {
+		if mixed {
+			// The per-row kernel first, unsplit, for the short sequences'
+			// rows (it leaves the tiled rows alone); then the tiles.
+			b.args.ptr(0)
+			smem := 4 * (p.HeadDim + attWarps*(p.HeadDimV+2))
+			if err := b.launch(b.att.dec[kp.layout], cuda.Dim3{X: uint32(n), Y: uint32(p.NHead)},
+				cuda.Dim3{X: uint32(attWarps * b.warp)}, smem); err != nil {
+				return err
+			}
+			common()
+		}
 		b.args.i32(n)
 		grid := cuda.Dim3{X: uint32((n + atQT - 1) / atQT), Y: uint32(p.NHead)}
 		return b.launch(b.att.tile[kp.layout], grid, cuda.Dim3{X: atWarps * 32}, atSmem(p.HeadDim, p.HeadDimV))
@@ -287,11 +330,14 @@ func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []i
 // room, so the layout, which the step's graph is bound to, changes only
 // when a context outgrows it; and the descriptors, which every layer
 // shares, are staged once per step.
-func (b *Backend) stageAttention(bs int, pos []int32, seqs []compute.SeqAttn) error {
+//
+// tileMin > 0 marks the rows of sequences with at least tileMin query rows
+// as the tiled kernel's (rowSeq = atTiledFlag + sequence).
+func (b *Backend) stageAttention(bs int, pos []int32, seqs []compute.SeqAttn, tileMin int) error {
 	graph := b.mode != modeEager
 	m := &b.step.att
 	if graph && m.valid && m.pos == unsafe.SliceData(pos) && m.nPos == len(pos) &&
-		m.seqs == unsafe.SliceData(seqs) && m.nSeqs == len(seqs) && m.bs == bs {
+		m.seqs == unsafe.SliceData(seqs) && m.nSeqs == len(seqs) && m.bs == bs && m.tileMin == tileMin {
 		b.stage.ptrs[0], b.stage.ptrs[1], b.stage.ptrs[2], b.stage.ptrs[3] = m.p0, m.p1, m.p2, m.p3
 		return nil
 	}
@@ -322,8 +368,12 @@ func (b *Backend) stageAttention(bs int, pos []int32, seqs []compute.SeqAttn) er
 	}
 	off := 0
 	for si, s := range seqs {
+		owner := int32(si)
+		if tileMin > 0 && s.QLen >= tileMin {
+			owner += atTiledFlag
+		}
 		for i := s.QStart; i < s.QStart+s.QLen; i++ {
-			rowSeq[i] = int32(si)
+			rowSeq[i] = owner
 		}
 		used := (s.CtxLen + bs - 1) / bs
 		seqInfo[2*si], seqInfo[2*si+1] = int32(s.CtxLen), int32(off)
@@ -343,7 +393,7 @@ func (b *Backend) stageAttention(bs int, pos []int32, seqs []compute.SeqAttn) er
 	}
 	if graph {
 		*m = attMemo{valid: true, pos: unsafe.SliceData(pos), nPos: len(pos), seqs: unsafe.SliceData(seqs),
-			nSeqs: len(seqs), bs: bs, p0: b.stage.ptrs[0], p1: b.stage.ptrs[1], p2: b.stage.ptrs[2], p3: b.stage.ptrs[3]}
+			nSeqs: len(seqs), bs: bs, tileMin: tileMin, p0: b.stage.ptrs[0], p1: b.stage.ptrs[1], p2: b.stage.ptrs[2], p3: b.stage.ptrs[3]}
 	}
 	return nil
 }

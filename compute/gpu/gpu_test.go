@@ -554,6 +554,13 @@ func TestKVWriteAttention(t *testing.T) {
 		{"prefill gqa", compute.AttnParams{NHead: 4, NKVHead: 2, HeadDim: 64, HeadDimV: 64, Causal: true}, 16, [][2]int{{70, 70}, {45, 100}, {1, 30}}},
 		{"prefill window softcap", compute.AttnParams{NHead: 2, NKVHead: 1, HeadDim: 128, HeadDimV: 128, Causal: true, Window: 20, Softcap: 30}, 8, [][2]int{{80, 80}}},
 		{"prefill non-causal", compute.AttnParams{NHead: 3, NKVHead: 3, HeadDim: 32, HeadDimV: 48}, 4, [][2]int{{40, 40}, {30, 61}}},
+		// 70 decode rows of 70 sequences: the per-row kernel, not tiles
+		// (a tile would walk its 32 sequences one after another).
+		{"decode 70 sequences", compute.AttnParams{NHead: 4, NKVHead: 2, HeadDim: 64, HeadDimV: 64, Causal: true}, 16, decodeRows(70, 3)},
+		// A prompt chunk beside decode rows: both kernels in one call, each
+		// leaving the other's rows alone.
+		{"prefill mixed with decodes", compute.AttnParams{NHead: 4, NKVHead: 2, HeadDim: 64, HeadDimV: 64, Causal: true}, 16,
+			append(append(decodeRows(5, 7), [2]int{70, 90}), decodeRows(37, 11)...)},
 	} {
 		p := tc.p
 		p.Scale = float32(1 / math.Sqrt(float64(p.HeadDim)))
@@ -600,7 +607,7 @@ func TestKVWriteAttention(t *testing.T) {
 		check(t, b, tc.name+" kvwrite V", poolV, 0)
 
 		out := poisonedPair(t, b, "out", n, p.NHead*p.HeadDimV)
-		if tiled := b.attTiled(n, p); tiled != (b.attTileOn && strings.HasPrefix(tc.name, "prefill")) {
+		if tiled, _ := b.attTiled(seqs, p); tiled != (b.attTileOn && strings.HasPrefix(tc.name, "prefill")) {
 			t.Errorf("%s: %d rows: tiled kernel %v", tc.name, n, tiled)
 		}
 		must(t, tc.name, b.Attention(out.g, q.g, gpool, pos, seqs, p))
@@ -666,4 +673,14 @@ func TestKernelResources(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("kernels:\n%s", info)
+}
+
+// decodeRows is n sequences of one query row each, with contexts 1+step,
+// 1+2*step, ... (attention test cases).
+func decodeRows(n, step int) [][2]int {
+	out := make([][2]int, n)
+	for i := range out {
+		out[i] = [2]int{1, 1 + (i+1)*step}
+	}
+	return out
 }

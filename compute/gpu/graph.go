@@ -78,7 +78,7 @@ type attMemo struct {
 	pos            *int32
 	nPos, nSeqs    int
 	seqs           *compute.SeqAttn
-	bs             int
+	bs, tileMin    int
 	p0, p1, p2, p3 cuda.DevicePtr
 }
 

@@ -16,6 +16,10 @@
 #include "common.h"
 #include "quant.h"
 
+// Added to a query row's sequence index in rowSeq when attention_tile, not
+// attention_dec, computes the row.
+#define AT_TILED (1 << 30)
+
 // kv_at is element e of a pool of type T.
 template <int T>
 __device__ __forceinline__ float kv_at(const void* __restrict__ base, const u8* __restrict__ aux, i64 e) {
@@ -65,7 +69,9 @@ __device__ __forceinline__ void kv_vec(const void* __restrict__ base, const u8* 
     }
 }
 
-// rowSeq[i]: the sequence owning query row i, or -1 (row gets zeros).
+// rowSeq[i]: the sequence owning query row i, or -1 (row gets zeros), or
+// AT_TILED + s when the tiled kernel computes the row (a batch mixing
+// prompts and decodes runs both kernels; each leaves the other's rows alone).
 // seqInfo[2s], seqInfo[2s+1]: CtxLen and the offset of the sequence's block
 // table in blocks. Dynamic shared memory: (hd + warps*(hdv+2)) floats.
 //
@@ -92,6 +98,7 @@ __device__ void attention_dec(float* __restrict__ out, const float* __restrict__
     float* oh = out + ((i64)i * nHead + h) * hdv;
     float* ph = split ? part + (((i64)i * nHead + h) * gridDim.z + blockIdx.z) * (hdv + 2) : nullptr;
     const int s = rowSeq[i];
+    if (s >= AT_TILED) return;  // attention_tile's row
     if (s < 0) {
         if (split) {
             for (int d = threadIdx.x; d < hdv + 2; d += blockDim.x) ph[d] = d == 0 ? -RF_INF : 0.0f;
@@ -358,9 +365,14 @@ __device__ void attention_tile(float* __restrict__ out, const float* __restrict_
 
     int r0 = 0;
     while (r0 < AT_QT && i0 + r0 < n) {
-        const int s = rowSeq[i0 + r0];
+        int s = rowSeq[i0 + r0];
         int r1 = r0 + 1;
         while (r1 < AT_QT && i0 + r1 < n && rowSeq[i0 + r1] == s) r1++;
+        if (s >= 0 && s < AT_TILED) {  // attention_dec's rows
+            r0 = r1;
+            continue;
+        }
+        if (s >= AT_TILED) s -= AT_TILED;
         if (s < 0) {
             for (int e = tid; e < (r1 - r0) * hdv; e += blockDim.x) {
                 const int i = i0 + r0 + e / hdv;
