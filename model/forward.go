@@ -81,7 +81,7 @@ func (m *Model) forward(b *Batch, c *Cache) error {
 	// when it has them: the ops are recorded once per step shape and
 	// replayed with one launch.
 	var err error
-	if g, ok := m.b.(stepGrapher); ok && n <= maxGraphTokens {
+	if g, ok := m.b.(stepGrapher); ok && n <= m.graphTokens {
 		key := stepKey{m: m, c: c, gen: s.gen, n: n, nOut: len(b.Outputs), nSeq: len(b.Seqs),
 			inOrder: allRowsInOrder(b.Outputs, n)}
 		err = g.GraphStep(key, func(be compute.Backend) error { return m.forwardOps(be, b, c) })

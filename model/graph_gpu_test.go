@@ -68,7 +68,8 @@ func TestGraphStepsMatchEagerGPU(t *testing.T) {
 // every step's logits: a 7-token prompt and 12 greedy-free decode steps of
 // one sequence, then two sequences (interleaved blocks of 2 slots) prefilled
 // in one batch and decoded together for 40 steps, so their block tables
-// outgrow 16 entries. Tokens come from seed, not from the logits, so both
+// outgrow 16 entries; then 24 sequences prefilled together and decoded
+// together for 6 steps. Tokens come from seed, not from the logits, so both
 // runs see the same inputs.
 func runScript(t *testing.T, m *Model, seed uint64) [][]float32 {
 	t.Helper()
@@ -130,6 +131,44 @@ func runScript(t *testing.T, m *Model, seed uint64) [][]float32 {
 	step([2]int{5, 3})
 	for range 40 {
 		step([2]int{1, 1})
+	}
+
+	// Then 24 sequences decoding together (24-row steps: the batched
+	// matrix kernels, captured like decode), after a 72-row prefill.
+	const many, room = 24, 8 // blocks of bs slots per sequence
+	c2, err := NewCache(m.Backend(), m.HParams, many*room, bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Free()
+	mlens := make([]int, many)
+	mstep := func(rows int) {
+		var b Batch
+		for si := range many {
+			table := make([]int32, room)
+			for j := range table {
+				table[j] = int32(j*many + si) // interleaved, so tables differ
+			}
+			q0 := len(b.Tokens)
+			for range rows {
+				p := mlens[si]
+				b.Tokens = append(b.Tokens, tok())
+				b.Positions = append(b.Positions, int32(p))
+				b.Slots = append(b.Slots, table[p/bs]*bs+int32(p%bs))
+				mlens[si]++
+			}
+			b.Seqs = append(b.Seqs, compute.SeqAttn{QStart: q0, QLen: rows, CtxLen: mlens[si], Blocks: table})
+			b.Outputs = append(b.Outputs, len(b.Tokens)-1)
+		}
+		logits := make([]float32, many*nv)
+		if err := m.Forward(&b, c2, logits); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, logits)
+	}
+	mstep(3)
+	for range 6 {
+		mstep(1)
 	}
 	return out
 }

@@ -89,16 +89,16 @@ func TestGraphSteps(t *testing.T) {
 	mg := loadTiny(t, g, gr)
 	mp := loadTiny(t, g, compute.NewReference())
 
-	prompt := make([]int32, maxGraphTokens+4)
+	prompt := make([]int32, mg.graphTokens+4)
 	for i := range prompt {
 		prompt[i] = int32(rng.IntN(tinyVocab))
 	}
-	sg, err := NewSession(mg, 64)
+	sg, err := NewSession(mg, 128)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sg.Close()
-	sp, err := NewSession(mp, 64)
+	sp, err := NewSession(mp, 128)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestGraphSteps(t *testing.T) {
 		}
 	}
 	if len(gr.keys) != len(steps)-1 {
-		t.Fatalf("%d graph steps for %d steps of which one has %d > %d tokens", len(gr.keys), len(steps), len(prompt), maxGraphTokens)
+		t.Fatalf("%d graph steps for %d steps of which one has %d > %d tokens", len(gr.keys), len(steps), len(prompt), mg.graphTokens)
 	}
 	one, three := gr.keys[0].(stepKey), gr.keys[3].(stepKey)
 	if one.n != 1 || one.nOut != 1 || one.nSeq != 1 || three.n != 3 {

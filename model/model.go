@@ -35,7 +35,10 @@ type Model struct {
 	ropeFreqs *compute.Tensor
 
 	weights []*compute.Tensor // every uploaded weight, for Close
-	s       scratch
+	// graphTokens is the largest step that goes through the backend's
+	// graph steps (graph.go).
+	graphTokens int
+	s           scratch
 }
 
 // Load reads the hyperparameters of f and uploads its weights to b in their
@@ -49,7 +52,7 @@ func Load(f *gguf.File, b compute.Backend) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{HParams: hp, arch: archs[hp.Arch], b: b}
+	m := &Model{HParams: hp, arch: archs[hp.Arch], b: b, graphTokens: graphTokensFromEnv()}
 	bd := &binder{f: f, b: b, hp: &m.HParams}
 	if err := m.bind(bd); err != nil {
 		for _, t := range bd.weights {
