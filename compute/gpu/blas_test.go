@@ -3,6 +3,7 @@ package gpu
 import (
 	"fmt"
 	"maps"
+	"strings"
 	"testing"
 
 	"github.com/rocmforge/rocmforge/compute"
@@ -181,39 +182,60 @@ func TestMatMulMMA(t *testing.T) {
 	defer withMMA(b, 128)()
 	rng := newRNG(t)
 	ref := compute.NewReference()
-	splits := 0
+	oldAsync := maps.Clone(b.blas.mma.async)
+	defer func() { b.blas.mma.async = oldAsync }()
+	splits, asyncRuns := 0, 0
 	for ti, typ := range mmaTypes {
 		worst := 0.0
 		m := []int{101, 300, 67}[ti%3]
-		short := colsFor(typ, true)
-		long := map[int]int{1: 1000, 32: 1056, 256: 1280}[typ.BlockSize()]
-		for _, k := range []int{short, long} {
-			w := weightPair(t, b, "w", typ, randomWeight(t, rng, typ, m, k), m, k)
-			for _, n := range []int{9, 17, 33, 70, 127} {
-				if !b.useMMA(w.g.Dev.(*devBuf), n, k) {
-					t.Fatalf("%s n = %d, k = %d does not take the mma path", typ, n, k)
+		ks := []int{colsFor(typ, true), map[int]int{1: 1000, 32: 1056, 256: 1280}[typ.BlockSize()]}
+		layout := layoutNames[typ]
+		asyncs := []bool{false}
+		if _, ok := mmaAsync[layout]; ok {
+			// The cp.async kernels need whole 128-column chunks: one k
+			// more that is a multiple of 128 (768 and 1280 already are,
+			// for Q4_K).
+			asyncs = append(asyncs, true)
+			if typ.BlockSize() == 32 {
+				ks = append(ks, 512)
+			}
+		}
+		for _, async := range asyncs {
+			b.blas.mma.async = map[string]bool{layout: async}
+			for _, k := range ks {
+				w := weightPair(t, b, "w", typ, randomWeight(t, rng, typ, m, k), m, k)
+				for _, n := range []int{9, 17, 33, 70, 127} {
+					if !b.useMMA(w.g.Dev.(*devBuf), n, k) {
+						t.Fatalf("%s n = %d, k = %d does not take the mma path", typ, n, k)
+					}
+					p := b.planMMA(layout, n, m, k)
+					if p.split > 1 {
+						splits++
+					}
+					if strings.HasPrefix(p.name, "mma_async_") {
+						asyncRuns++
+					}
+					x := f32Pair(t, b, "x", randVec(rng, n*k, 1), n, k)
+					dst := poisonedPair(t, b, "dst", n, m)
+					what := fmt.Sprintf("%s n%d m%d k%d %s", typ, n, m, k, p.name)
+					must(t, what, b.MatMul(dst.g, x.g, w.g))
+					must(t, what, ref.MatMul(dst.r, x.r, w.r))
+					check(t, b, what, dst, blasF16Tol)
+					worst = max(worst, relErr(read(t, b, dst.g), dst.r.F32))
 				}
-				if b.planMMA(w.g.Dev.(*devBuf).layout, n, m, k).split > 1 {
-					splits++
-				}
-				x := f32Pair(t, b, "x", randVec(rng, n*k, 1), n, k)
-				dst := poisonedPair(t, b, "dst", n, m)
-				what := fmt.Sprintf("%s mma n%d m%d k%d", typ, n, m, k)
-				must(t, what, b.MatMul(dst.g, x.g, w.g))
-				must(t, what, ref.MatMul(dst.r, x.r, w.r))
-				check(t, b, what, dst, blasF16Tol)
-				worst = max(worst, relErr(read(t, b, dst.g), dst.r.F32))
 			}
 		}
 		t.Logf("%-5s largest relative error %.3g (tolerance %.3g)", typ, worst, blasF16Tol)
 	}
-	if splits == 0 {
-		t.Errorf("no case split k: the split path went untested")
+	if splits == 0 || asyncRuns == 0 {
+		t.Errorf("%d cases split k, %d took the cp.async kernels: a path went untested", splits, asyncRuns)
 	}
+	b.blas.mma.async = maps.Clone(oldAsync)
 
 	// The same product with k split in as many parts as there are chunks
 	// (ROCMFORGE_GPU_MMA_SPLIT) and not split at all: both right, and each
-	// the same bits every run (the parts are summed in a fixed order).
+	// the same bits every run (the parts are summed in a fixed order). k is
+	// no multiple of 128: the register-staged kernel.
 	const m, k, n = 300, 1056, 70
 	w := weightPair(t, b, "w", ggml.Q4_0, randomWeight(t, rng, ggml.Q4_0, m, k), m, k)
 	x := f32Pair(t, b, "x", randVec(rng, n*k, 1), n, k)
@@ -241,10 +263,11 @@ func TestMatMulMMA(t *testing.T) {
 }
 
 // BenchmarkMatMulBatched is the batched-decode range, 8 to 128 tokens, on
-// the mma kernels and on the cuBLAS path (dequantize to f16, convert, GEMM),
-// and at 8 tokens on the matrix-vector kernels too; weights cycled through
-// 160 MB as in BenchmarkMatVec: where cuBLAS starts to win sets
-// defaultMMAMaxTokens.
+// the mma kernels ("mma": the cp.async ones where the layout has them,
+// "mmareg": the register-staged ones) and on the cuBLAS path (dequantize to f16,
+// convert, GEMM), and at 8 tokens on the matrix-vector kernels too; weights
+// cycled through 160 MB as in BenchmarkMatVec: where cuBLAS starts to win
+// sets mmaMaxTokens.
 func BenchmarkMatMulBatched(bm *testing.B) {
 	b := testBackend(bm)
 	if b.blas.mma.maxTokens == 0 || b.blas.h == 0 {
@@ -260,20 +283,27 @@ func BenchmarkMatMulBatched(bm *testing.B) {
 		for _, sz := range shapes {
 			for _, n := range []int{8, 9, 16, 32, 64, 128} {
 				paths := []string{"mma", "cublas"}
+				if _, ok := mmaAsync[layoutNames[typ]]; ok {
+					paths = append(paths, "mmareg")
+				}
 				if n <= maxMatVecTokens {
 					paths = append(paths, "matvec")
 				}
 				for _, path := range paths {
 					bm.Run(fmt.Sprintf("%s/%dx%d/n%d/%s", typ, sz[0], sz[1], n, path), func(bm *testing.B) {
-						lim, from := 0, 1
+						lim, from, async := 0, 1, true
 						switch path {
 						case "mma":
 							lim = 1 << 20
+						case "mmareg":
+							lim, async = 1<<20, false
 						case "matvec":
 							from = maxMatVecTokens + 1
 						}
 						defer withBLASMin(b, from)()
 						defer withMMA(b, lim)()
+						defer func(old map[string]bool) { b.blas.mma.async = old }(b.blas.mma.async)
+						b.blas.mma.async = map[string]bool{layoutNames[typ]: async}
 						benchMatMul(bm, b, typ, sz[0], sz[1], n)
 					})
 				}

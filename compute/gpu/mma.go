@@ -47,48 +47,75 @@ var mmaTokenTiles = []int{16, 32, 64}
 var mmaLayouts = map[string]bool{"f16": true, "q4_0s": true, "q8_0s": true, "q4_1": true, "q5_0": true,
 	"q5_1": true, "q2_k": true, "q3_k": true, "q4_k": true, "q5_k": true, "q6_k": true}
 
-// mmaNames[layout][bn] is the kernel's name.
-var mmaNames = func() map[string]map[int]string {
-	names := map[string]map[int]string{}
+// mmaAsync lists the layouts whose weight bytes can be staged by cp.async
+// (mma_async_*, WAsync in mma.cu), with the k they need a multiple of, the
+// shared memory of their stages (STAGES × 128 rows × bytes a row), and
+// whether they are used by default: on the H100 the cp.async kernel is
+// 1.3-1.5× faster for Q4_K (whose register-staged loader decodes scales
+// as soon as the bytes arrive, stalling on them) and 0.8-1.0× for Q4_0
+// and Q8_0 (docs/perf.md). ROCMFORGE_GPU_MMA_ASYNC=1 uses it for all
+// three, =0 for none.
+var mmaAsync = map[string]struct {
+	kMod, stageBytes int
+	dflt             bool
+}{
+	"q4_0s": {128, 4 * 128 * 72, false}, "q8_0s": {128, 3 * 128 * 136, false}, "q4_k": {256, 4 * 128 * 80, true},
+}
+
+// mmaNames[layout][bn] is the kernel's name, mmaAsyncNames the cp.async
+// one's.
+var mmaNames, mmaAsyncNames = func() (map[string]map[int]string, map[string]map[int]string) {
+	names, async := map[string]map[int]string{}, map[string]map[int]string{}
 	for l := range mmaLayouts {
 		names[l] = map[int]string{}
 		for _, bn := range mmaTokenTiles {
 			names[l][bn] = fmt.Sprintf("mma_%s_%d", l, bn)
 		}
 	}
-	return names
+	for l := range mmaAsync {
+		async[l] = map[int]string{}
+		for _, bn := range mmaTokenTiles {
+			async[l][bn] = fmt.Sprintf("mma_async_%s_%d", l, bn)
+		}
+	}
+	return names, async
 }()
 
 // mmaKernelNames lists the functions mma.cu defines (for kernelNames).
 func mmaKernelNames() []string {
 	names := []string{"mma_reduce"}
-	for _, byBN := range mmaNames {
-		for _, n := range byBN {
-			names = append(names, n)
+	for _, m := range []map[string]map[int]string{mmaNames, mmaAsyncNames} {
+		for _, byBN := range m {
+			for _, n := range byBN {
+				names = append(names, n)
+			}
 		}
 	}
 	return names
 }
 
-// mmaSmem is the dynamic shared memory of the kernel with token tile bn.
+// mmaSmem is the dynamic shared memory of the kernel with token tile bn
+// (plus the cp.async stages of the async kernels).
 func mmaSmem(bn int) int { return (mmaRows + bn) * mmaLD * 2 }
 
 // mmaState is the mma path's settings and scratch.
 type mmaState struct {
-	maxTokens int            // batches of up to this many tokens (and at least minTokens) may use it; 0: off
-	max       map[string]int // the limit by layout (each at most maxTokens)
-	off       string         // why the path is off
-	slots     map[string]int // blocks of each kernel resident at once on the device
-	split     int            // ROCMFORGE_GPU_MMA_SPLIT: parts of k (0: planMMA's choice)
+	maxTokens int             // batches of up to this many tokens (and at least minTokens) may use it; 0: off
+	max       map[string]int  // the limit by layout (each at most maxTokens)
+	off       string          // why the path is off
+	slots     map[string]int  // blocks of each kernel resident at once on the device
+	split     int             // ROCMFORGE_GPU_MMA_SPLIT: parts of k (0: planMMA's choice)
+	async     map[string]bool // layouts on the cp.async kernels (where k allows)
 	part      scratch
 }
 
-// regsPerSM and smemPerSM bound the resident blocks (every CUDA
-// architecture with mma.sync has 64 Ki registers; sm_80 to sm_90 have
-// 164-228 KiB of shared memory, so 160 KiB is safe).
+// regsPerSM bounds the resident blocks (every CUDA architecture with
+// mma.sync has 64 Ki registers a multiprocessor); shared memory is read off
+// the device (attrSmemPerSM, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR),
+// else assumed 160 KiB (sm_80 to sm_90 have 164-228).
 const (
-	regsPerSM = 64 << 10
-	smemPerSM = 160 << 10
+	regsPerSM     = 64 << 10
+	attrSmemPerSM = 81
 )
 
 // initMMA turns the path on when the device has mma.sync (sm_80 or newer,
@@ -104,26 +131,51 @@ func (b *Backend) initMMA() {
 		mm.off = "off (ROCMFORGE_GPU_MMA=0)"
 		return
 	}
+	smemPerSM, err := b.drv.DeviceAttribute(b.dev, attrSmemPerSM)
+	if err != nil || smemPerSM <= 0 {
+		smemPerSM = 160 << 10
+	}
 	mm.slots = map[string]int{}
-	for _, byBN := range mmaNames {
+	setup := func(name string, smem int) error {
+		k, ok := b.k.all[name]
+		if !ok {
+			return fmt.Errorf("kernel %s not loaded", name)
+		}
+		if err := b.drv.FuncSetAttribute(k.fn, cuda.FuncAttrMaxDynamicSharedMB, smem); err != nil {
+			return fmt.Errorf("%s: %d bytes of shared memory: %w", name, smem, err)
+		}
+		regs, err := b.drv.FuncAttribute(k.fn, cuda.FuncAttrNumRegs)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		// Registers are allocated 8 a thread at a time; a block also
+		// reserves 1 KiB of shared memory.
+		perSM := min(regsPerSM/(max(8, (regs+7)/8*8)*mmaThreads), smemPerSM/(smem+1024))
+		mm.slots[name] = max(1, perSM) * b.sms
+		return nil
+	}
+	for l, byBN := range mmaNames {
 		for bn, name := range byBN {
-			k, ok := b.k.all[name]
-			if !ok {
-				mm.off = "off (kernel " + name + " not loaded)"
+			if err := setup(name, mmaSmem(bn)); err != nil {
+				mm.off = "off (" + err.Error() + ")"
 				return
 			}
-			if err := b.drv.FuncSetAttribute(k.fn, cuda.FuncAttrMaxDynamicSharedMB, mmaSmem(bn)); err != nil {
-				mm.off = fmt.Sprintf("off (%s: %d bytes of shared memory: %v)", name, mmaSmem(bn), err)
-				return
+			if a, ok := mmaAsync[l]; ok {
+				if err := setup(mmaAsyncNames[l][bn], mmaSmem(bn)+a.stageBytes); err != nil {
+					mm.off = "off (" + err.Error() + ")"
+					return
+				}
 			}
-			regs, err := b.drv.FuncAttribute(k.fn, cuda.FuncAttrNumRegs)
-			if err != nil {
-				mm.off = fmt.Sprintf("off (%s: %v)", name, err)
-				return
-			}
-			// Registers are allocated 8 a thread at a time.
-			perSM := min(regsPerSM/(max(8, (regs+7)/8*8)*mmaThreads), smemPerSM/(mmaSmem(bn)+1024))
-			mm.slots[name] = max(1, perSM) * b.sms
+		}
+	}
+	mm.async = map[string]bool{}
+	for l, a := range mmaAsync {
+		switch os.Getenv("ROCMFORGE_GPU_MMA_ASYNC") {
+		case "0":
+		case "1":
+			mm.async[l] = true
+		default:
+			mm.async[l] = a.dflt
 		}
 	}
 	mm.max = maps.Clone(mmaMaxTokens)
@@ -149,8 +201,11 @@ func (b *Backend) useMMA(wb *devBuf, n, k int) bool {
 	return n <= mm.maxTokens && n <= mm.max[wb.layout] && b.useBLAS(n) && k%8 == 0 && mmaLayouts[wb.layout]
 }
 
-// mmaPlan is one launch: the token tile, the grid and the k split.
+// mmaPlan is one launch: the kernel, the token tile, the grid and the k
+// split.
 type mmaPlan struct {
+	name           string
+	smem           int
 	bn             int
 	tilesM, tilesN int
 	split          int
@@ -179,11 +234,15 @@ func (b *Backend) planMMA(layout string, n, m, k int) mmaPlan {
 			break
 		}
 	}
+	p.name, p.smem = mmaNames[layout][p.bn], mmaSmem(p.bn)
+	if a, ok := mmaAsync[layout]; ok && b.blas.mma.async[layout] && k%a.kMod == 0 {
+		p.name, p.smem = mmaAsyncNames[layout][p.bn], mmaSmem(p.bn)+a.stageBytes
+	}
 	p.tilesM, p.tilesN = (m+mmaRows-1)/mmaRows, (n+p.bn-1)/p.bn
 	chunks := (k + mmaChunk - 1) / mmaChunk
 	tiles := p.tilesM * p.tilesN
 	s := int(math.Round(math.Sqrt(mmaChunkSec * float64(chunks) * mmaPartBW / (8 * float64(n) * float64(m)))))
-	s = min(s, b.blas.mma.slots[mmaNames[layout][p.bn]]/tiles)
+	s = min(s, b.blas.mma.slots[p.name]/tiles)
 	if b.blas.mma.split > 0 {
 		s = b.blas.mma.split
 	}
@@ -228,11 +287,11 @@ func (b *Backend) matmulMMA(wb, xb, db *devBuf, rowBytes int64, n, m, k int) err
 		return wrap(err)
 	}
 	p := b.planMMA(wb.layout, n, m, k)
-	kern := b.k.all[mmaNames[wb.layout][p.bn]]
+	kern := b.k.all[p.name]
 	b.args.reset().ptr(wb.ptr).ptr(wb.aux).i64(rowBytes).ptr(bl.xh.ptr).ptr(db.ptr).
 		ptr(bl.mma.part.ptr).i32(m).i32(k).i32(n)
 	grid := cuda.Dim3{X: uint32(p.tilesM), Y: uint32(p.tilesN), Z: uint32(p.split)}
-	if err := b.launch(kern, grid, cuda.Dim3{X: mmaThreads}, mmaSmem(p.bn)); err != nil || p.split == 1 {
+	if err := b.launch(kern, grid, cuda.Dim3{X: mmaThreads}, p.smem); err != nil || p.split == 1 {
 		return wrap(err)
 	}
 	nm := int64(n) * int64(m)

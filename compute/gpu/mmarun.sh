@@ -1,7 +1,8 @@
 #!/bin/bash
 # mmarun.sh: the batched-decode run (docs/perf.md, "GPU batched decode (H100,
 # 2026-11-26)"). Steps (STEPS env, default "test sanitize micro bench"):
-#   test     GPU unit tests, model GPU tests (golden set, graph steps)
+#   test     GPU unit tests (TEST_RUN: a -test.run filter), model GPU tests
+#            (golden set, graph steps)
 #   sanitize compute-sanitizer memcheck on the mma and cuBLAS-path tests
 #   micro    BenchmarkMatMulBatched (mma kernels against cuBLAS, 8-128 tokens),
 #            then the mma kernels alone with ROCMFORGE_GPU_MMA_SPLIT at each
@@ -52,10 +53,10 @@ fi
 
 if has test; then
 	t0=$SECONDS
-	(cd compute/gpu && timeout 200 "$BIN/gpu.test" -test.v -test.count=1 2>&1) > "$OUT/gpu-test.log"
+	(cd compute/gpu && timeout 200 "$BIN/gpu.test" -test.v -test.count=1 -test.run "${TEST_RUN:-.}" 2>&1) > "$OUT/gpu-test.log"
 	summary "gpu tests rc=$? in $((SECONDS - t0)) s: $(grep -c '^--- PASS' "$OUT/gpu-test.log") pass, $(grep -c '^--- FAIL' "$OUT/gpu-test.log") fail, $(grep -c '^--- SKIP' "$OUT/gpu-test.log") skip"
 	grep -E '^--- FAIL|^    .*(error|Error|differ|mismatch|want|largest|mma kernels)' "$OUT/gpu-test.log" | head -40
-	grep -E '^(mma_(q4_0s|q8_0s|q4_k|q6_k|f16)_(16|64)) ' "$OUT/gpu-test.log"
+	grep -E '^ *(mma_(async_)?(q4_0s|q8_0s|q4_k|q6_k|f16)_(16|64)) ' "$OUT/gpu-test.log"
 	t0=$SECONDS
 	(cd model && ROCMFORGE_SHARED="$ROOT/testdata-gpu" timeout 150 "$BIN/model.test" -test.v -test.count=1 -test.run 'GPU' 2>&1) > "$OUT/model-gpu.log"
 	summary "model GPU tests rc=$? in $((SECONDS - t0)) s: $(grep -c -- '--- PASS' "$OUT/model-gpu.log") pass, $(grep -c -- '--- FAIL' "$OUT/model-gpu.log") fail"
@@ -76,7 +77,7 @@ if has micro; then
 	for s in $SPLITS; do
 		echo "## ROCMFORGE_GPU_MMA_SPLIT=$s" >> "$OUT/micro.log"
 		(cd compute/gpu && ROCMFORGE_GPU_MMA_SPLIT=$s timeout 60 "$BIN/gpu.test" -test.run '^$' -test.benchtime 20x \
-			-test.bench 'MatMulBatched/Q4_0/(4096x4096|11008x4096|2048x2048)/n(9|32|64)/mma' 2>&1 | sed "s/mma/mma-s$s/") >> "$OUT/micro.log"
+			-test.bench 'MatMulBatched/Q4_0/(4096x4096|11008x4096|2048x2048)/n(9|32|64)/mma$' 2>&1 | sed "s/mma/mma-s$s/") >> "$OUT/micro.log"
 	done
 	# One line per shape and batch: µs per call on each path, the best of
 	# the others against the mma kernels.

@@ -243,6 +243,51 @@ struct WTile<T_Q6_K> {
     }
 };
 
+#ifdef RF_MMA
+// mma_chunk multiplies one chunk: the warp's 32 weight rows of ws by the
+// BN tokens of xs, into acc.
+template <int BN>
+__device__ __forceinline__ void mma_chunk(float (&acc)[2][BN / 8][4], const u16* ws, const u16* xs, int warp,
+                                          int lane) {
+#pragma unroll
+    for (int kk = 0; kk < MMA_BK; kk += 16) {
+        u32 a[2][4];
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++)
+            ldsm_x4(a[mt], ws + (warp * 32 + mt * 16 + (lane & 15)) * MMA_LD + kk + ((lane >> 4) << 3));
+#pragma unroll
+        for (int np = 0; np < BN / 16; np++) {
+            u32 b[4];
+            ldsm_x4(b, xs + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * MMA_LD + kk + (((lane >> 3) & 1) << 3));
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++) {
+                mma_16816(acc[mt][2 * np], a[mt], b[0], b[1]);
+                mma_16816(acc[mt][2 * np + 1], a[mt], b[2], b[3]);
+            }
+        }
+    }
+}
+
+// mma_store writes acc to y, or to the block's part of the partial sums
+// when k is split. acc[mt][nt][i] is weight row warp*32 + mt*16 + lane/4
+// (+8 for i >= 2), token nt*8 + 2*(lane%4) (+1 for odd i).
+template <int BN>
+__device__ __forceinline__ void mma_store(const float (&acc)[2][BN / 8][4], float* y, float* part, int row0,
+                                          int tok0, int warp, int lane, int m, int n) {
+    float* out = gridDim.z == 1 ? y : part + (i64)blockIdx.z * n * m;
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int nt = 0; nt < BN / 8; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int r = row0 + warp * 32 + mt * 16 + (lane >> 2) + ((i >> 1) << 3);
+                const int t = tok0 + nt * 8 + ((lane & 3) << 1) + (i & 1);
+                if (r < m && t < n) out[(i64)t * m + r] = acc[mt][nt][i];
+            }
+}
+#endif
+
 template <int T, int BN>
 __device__ void mma_matmul(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
                            const u16* __restrict__ x, float* __restrict__ y, float* __restrict__ part, int m,
@@ -300,39 +345,193 @@ __device__ void mma_matmul(const u8* __restrict__ w, const u8* __restrict__ aux,
         }
         __syncthreads();
         if (ch + 1 < c1) load(ch + 1);  // in flight while the tensor cores work
-#pragma unroll
-        for (int kk = 0; kk < MMA_BK; kk += 16) {
-            u32 a[2][4];
-#pragma unroll
-            for (int mt = 0; mt < 2; mt++)
-                ldsm_x4(a[mt], ws + (warp * 32 + mt * 16 + (lane & 15)) * MMA_LD + kk + ((lane >> 4) << 3));
-#pragma unroll
-            for (int np = 0; np < NT / 2; np++) {
-                u32 b[4];
-                ldsm_x4(b, xs + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * MMA_LD + kk + (((lane >> 3) & 1) << 3));
-#pragma unroll
-                for (int mt = 0; mt < 2; mt++) {
-                    mma_16816(acc[mt][2 * np], a[mt], b[0], b[1]);
-                    mma_16816(acc[mt][2 * np + 1], a[mt], b[2], b[3]);
-                }
-            }
-        }
+        mma_chunk<BN>(acc, ws, xs, warp, lane);
         __syncthreads();
     }
+    mma_store<BN>(acc, y, part, row0, tok0, warp, lane, m, n);
+#endif
+}
 
-    // acc[mt][nt][i]: weight row warp*32 + mt*16 + lane/4 (+8 for i >= 2),
-    // token nt*8 + 2*(lane%4) (+1 for odd i).
-    float* out = gridDim.z == 1 ? y : part + (i64)blockIdx.z * n * m;
+#ifdef RF_MMA
+// cp.async copies global bytes into shared memory without holding
+// registers; bytes < size fills the rest with zeros (rows past m).
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void cp_async8(void* dst, const void* src, int bytes) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
+
+// WAsync<T> stages the raw bytes of one chunk (128 columns) of the block's
+// 128 weight rows in shared memory, q (QB bytes a row) and d (DB bytes a
+// row), with cp.async (issue: every thread its share of 16- or 8-byte
+// copies), and reads one 8-element group back as WTile<T>::Raw. It needs k
+// to be a multiple of KMOD (whole, aligned chunks); STAGES chunks are in
+// flight.
+template <int T>
+struct WAsync;
+
+template <>
+struct WAsync<T_Q4_0S> {
+    static constexpr int QB = 64, DB = 8, STAGES = 4, KMOD = 128;
+    static __device__ __forceinline__ void issue(u8* q, u8* d, const u8* __restrict__ w,
+                                                 const u8* __restrict__ aux, i64, int row0, int m, int k, int ch,
+                                                 int tid) {
+        const i64 nb = k >> 5;
 #pragma unroll
-    for (int mt = 0; mt < 2; mt++)
+        for (int i = 0; i < 4; i++) {
+            const int ci = i * MMA_THREADS + tid, r = ci >> 2, gr = row0 + r;
+            cp_async16(q + r * QB + (ci & 3) * 16, w + ((i64)min(gr, m - 1) * nb + ch * 4 + (ci & 3)) * 16,
+                       gr < m ? 16 : 0);
+        }
+        const int gr = row0 + tid;
+        cp_async8(d + tid * DB, aux + ((i64)min(gr, m - 1) * nb + ch * 4) * 2, gr < m ? 8 : 0);
+    }
+    static __device__ __forceinline__ WTile<T_Q4_0S>::Raw raw(const u8* q, const u8* d, int r, int cc, int) {
+        WTile<T_Q4_0S>::Raw x;
+        x.q = *(const uint2*)(q + r * QB + (cc >> 5) * 16 + (cc & 15));
+        x.d = ((const u16*)(d + r * DB))[cc >> 5];
+        return x;
+    }
+};
+
+template <>
+struct WAsync<T_Q8_0S> {
+    static constexpr int QB = 128, DB = 8, STAGES = 3, KMOD = 128;
+    static __device__ __forceinline__ void issue(u8* q, u8* d, const u8* __restrict__ w,
+                                                 const u8* __restrict__ aux, i64, int row0, int m, int k, int ch,
+                                                 int tid) {
+        const i64 nb = k >> 5;
 #pragma unroll
-        for (int nt = 0; nt < NT; nt++)
+        for (int i = 0; i < 8; i++) {
+            const int ci = i * MMA_THREADS + tid, r = ci >> 3, gr = row0 + r;
+            cp_async16(q + r * QB + (ci & 7) * 16, w + ((i64)min(gr, m - 1) * nb + ch * 4) * 32 + (ci & 7) * 16,
+                       gr < m ? 16 : 0);
+        }
+        const int gr = row0 + tid;
+        cp_async8(d + tid * DB, aux + ((i64)min(gr, m - 1) * nb + ch * 4) * 2, gr < m ? 8 : 0);
+    }
+    static __device__ __forceinline__ WTile<T_Q8_0S>::Raw raw(const u8* q, const u8* d, int r, int cc, int) {
+        WTile<T_Q8_0S>::Raw x;
+        x.q = *(const uint2*)(q + r * QB + cc);
+        x.d = ((const u16*)(d + r * DB))[cc >> 5];
+        return x;
+    }
+};
+
+// Q4_K: a chunk is half a 256-element super-block: its 16-byte header (d,
+// dmin, the 12 scale bytes) and the 64 quant bytes of that half.
+template <>
+struct WAsync<T_Q4_K> {
+    static constexpr int QB = 80, DB = 0, STAGES = 4, KMOD = 256;
+    static __device__ __forceinline__ void issue(u8* q, u8*, const u8* __restrict__ w, const u8*, i64 rowBytes,
+                                                 int row0, int m, int, int ch, int tid) {
 #pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const int r = row0 + warp * 32 + mt * 16 + (lane >> 2) + ((i >> 1) << 3);
-                const int t = tok0 + nt * 8 + ((lane & 3) << 1) + (i & 1);
-                if (r < m && t < n) out[(i64)t * m + r] = acc[mt][nt][i];
-            }
+        for (int i = 0; i < 5; i++) {
+            const int ci = i * MMA_THREADS + tid, r = ci / 5, part = ci % 5, gr = row0 + r;
+            const u8* b = w + (i64)min(gr, m - 1) * rowBytes + (ch >> 1) * 144;
+            cp_async16(q + r * QB + part * 16, part == 0 ? b : b + 16 + 64 * (ch & 1) + (part - 1) * 16,
+                       gr < m ? 16 : 0);
+        }
+    }
+    static __device__ __forceinline__ WTile<T_Q4_K>::Raw raw(const u8* q, const u8*, int r, int cc, int ch) {
+        const u8* h = q + r * QB;
+        int sc, mn;
+        scale_min_k4(4 * (ch & 1) + 2 * (cc >> 6) + ((cc >> 5) & 1), h + 4, &sc, &mn);
+        const u32 dm = *(const u32*)h;
+        WTile<T_Q4_K>::Raw x;
+        x.q = *(const uint2*)(h + 16 + 32 * (cc >> 6) + (cc & 31));
+        x.d1 = mul_rn(half_to_float((u16)dm), (float)sc);
+        x.m1 = mul_rn(half_to_float((u16)(dm >> 16)), (float)mn);
+        return x;
+    }
+};
+#endif
+
+// mma_matmul_async is mma_matmul with the weight bytes staged by cp.async
+// STAGES chunks ahead instead of one chunk ahead in registers (more bytes
+// in flight, fewer registers); the activations still come one chunk ahead
+// in registers (they are L2 hits).
+template <int T, int BN>
+__device__ void mma_matmul_async(const u8* __restrict__ w, const u8* __restrict__ aux, i64 rowBytes,
+                                 const u16* __restrict__ x, float* __restrict__ y, float* __restrict__ part, int m,
+                                 int k, int n) {
+#ifdef RF_MMA
+    typedef WTile<T> W;
+    typedef WAsync<T> A;
+    constexpr int SB = MMA_BM * (A::QB + A::DB);        // bytes a stage
+    constexpr int GX = BN * MMA_BK / 8 / MMA_THREADS;  // 8-half activation groups per thread per chunk
+    constexpr int NT = BN / 8;
+    extern __shared__ uint4 mma_smem[];
+    u8* raw = (u8*)mma_smem;                     // [STAGES][SB]
+    u16* ws = (u16*)(raw + A::STAGES * SB);      // [MMA_BM][MMA_LD]
+    u16* xs = ws + MMA_BM * MMA_LD;              // [BN][MMA_LD]
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int row0 = blockIdx.x * MMA_BM, tok0 = blockIdx.y * BN;
+    const int chunks = k / MMA_BK;
+    const int per = (chunks + gridDim.z - 1) / gridDim.z;
+    const int c0 = blockIdx.z * per, c1 = min(chunks, c0 + per);
+
+    float acc[2][NT][4];
+#pragma unroll
+    for (int a = 0; a < 2; a++)
+#pragma unroll
+        for (int b = 0; b < NT; b++)
+#pragma unroll
+            for (int c = 0; c < 4; c++) acc[a][b][c] = 0.0f;
+
+    // Every call commits a group, empty past c1, so that wait_group counts
+    // the same in every iteration.
+    auto issue = [&](int ch) {
+        if (ch < c1) {
+            u8* st = raw + ((ch - c0) % A::STAGES) * SB;
+            A::issue(st, st + MMA_BM * A::QB, w, aux, rowBytes, row0, m, k, ch, tid);
+        }
+        cp_async_commit();
+    };
+    uint4 xr[GX];
+    auto loadx = [&](int ch) {
+        const int kb = ch * MMA_BK;
+#pragma unroll
+        for (int i = 0; i < GX; i++) {
+            const int g = i * MMA_THREADS + tid, t = tok0 + (g >> 4), col = kb + ((g & 15) << 3);
+            xr[i] = t < n ? *(const uint4*)(x + (i64)t * k + col) : make_uint4(0, 0, 0, 0);
+        }
+    };
+#pragma unroll
+    for (int s = 0; s < A::STAGES - 1; s++) issue(c0 + s);
+    if (c0 < c1) loadx(c0);
+    for (int ch = c0; ch < c1; ch++) {
+        // Chunk ch's copies are done (later ones may still be in flight),
+        // and every warp has finished the previous chunk's products.
+        cp_async_wait<A::STAGES - 2>();
+        __syncthreads();
+        const u8* st = raw + ((ch - c0) % A::STAGES) * SB;
+#pragma unroll
+        for (int i = 0; i < MMA_GW; i++) {
+            const int g = i * MMA_THREADS + tid, r = g >> 4, cc = (g & 15) << 3;
+            *(uint4*)(ws + r * MMA_LD + cc) = W::cvt(A::raw(st, st + MMA_BM * A::QB, r, cc, ch), cc);
+        }
+#pragma unroll
+        for (int i = 0; i < GX; i++) {
+            const int g = i * MMA_THREADS + tid;
+            *(uint4*)(xs + (g >> 4) * MMA_LD + ((g & 15) << 3)) = xr[i];
+        }
+        __syncthreads();
+        issue(ch + A::STAGES - 1);  // into the stage converted last iteration
+        if (ch + 1 < c1) loadx(ch + 1);
+        mma_chunk<BN>(acc, ws, xs, warp, lane);
+    }
+    cp_async_wait<0>();
+    mma_store<BN>(acc, y, part, row0, tok0, warp, lane, m, n);
 #endif
 }
 
@@ -355,6 +554,19 @@ MMA_TYPE(q3_k, T_Q3_K)
 MMA_TYPE(q4_k, T_Q4_K)
 MMA_TYPE(q5_k, T_Q5_K)
 MMA_TYPE(q6_k, T_Q6_K)
+
+#define MMA_ASYNC_KERNEL(TNAME, T, BN)                                                                        \
+    extern "C" __global__ void __launch_bounds__(MMA_THREADS)                                                 \
+        mma_async_##TNAME##_##BN(const u8* w, const u8* aux, i64 rowBytes, const u16* x, float* y,           \
+                                 float* part, int m, int k, int n) {                                          \
+        mma_matmul_async<T, BN>(w, aux, rowBytes, x, y, part, m, k, n);                                       \
+    }
+#define MMA_ASYNC_TYPE(TNAME, T) \
+    MMA_ASYNC_KERNEL(TNAME, T, 16) MMA_ASYNC_KERNEL(TNAME, T, 32) MMA_ASYNC_KERNEL(TNAME, T, 64)
+
+MMA_ASYNC_TYPE(q4_0s, T_Q4_0S)
+MMA_ASYNC_TYPE(q8_0s, T_Q8_0S)
+MMA_ASYNC_TYPE(q4_k, T_Q4_K)
 
 // mma_reduce: y[i] = part[0][i] + part[1][i] + ... + part[parts-1][i], in
 // that order, for the nm elements of y.
