@@ -27,7 +27,10 @@ __device__ __forceinline__ int dp4a(int a, int b, int c) {
     return c + (i8)a * (i8)b + (i8)(a >> 8) * (i8)(b >> 8) + (i8)(a >> 16) * (i8)(b >> 16) +
            (i8)(a >> 24) * (i8)(b >> 24);
 #else
-    return __dp4a(a, b, c);
+    // PTX rather than __dp4a, which NVRTC 11.x does not declare.
+    int r;
+    asm("dp4a.s32.s32 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+    return r;
 #endif
 }
 
