@@ -82,16 +82,76 @@ func startArgmaxEngine(t *testing.T, cfg Config) (*Engine, *argmaxModel) {
 	return e, am
 }
 
+// startLogitsEngine starts an engine that always samples from the logit
+// rows (the sampler's path), the reference of the argmax path.
+func startLogitsEngine(t *testing.T, s *stories, cfg Config) *Engine {
+	t.Helper()
+	e, err := New(s.m, s.tok, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.argmax = nil
+	e.Start(context.Background())
+	t.Cleanup(func() {
+		if err := e.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return e
+}
+
+// TestModelArgmaxPath: with the real model (model.Model.ForwardArgmax) on
+// the CPU backend, pure greedy steps take the argmax path and give the
+// tokens of the logits path, alone and batched.
+func TestModelArgmaxPath(t *testing.T) {
+	s := loadStories(t, func() compute.Backend { return cpu.New(2) })
+	var reqs []Request
+	for _, text := range testPrompts {
+		r := greedy(s.encode(t, text), 50)
+		r.IgnoreEOS = true
+		reqs = append(reqs, r)
+	}
+	want := runEach(t, startLogitsEngine(t, s, DefaultConfig()), reqs)
+	cfg := DefaultConfig()
+	var mu sync.Mutex
+	argmaxSteps, steps := 0, 0
+	cfg.OnStep = func(st StepStats) {
+		mu.Lock()
+		defer mu.Unlock()
+		steps++
+		if st.Argmax {
+			argmaxSteps++
+		}
+	}
+	e := startEngine(t, loadStories(t, func() compute.Backend { return cpu.New(2) }), cfg)
+	if e.argmax == nil {
+		t.Skip("model.Model has no ForwardArgmax: nothing to compare")
+	}
+	got := runAll(t, e, reqs)
+	alone := runEach(t, e, reqs)
+	for i := range reqs {
+		if d := sameOutput(got[i], want[i]); d != "" {
+			t.Errorf("request %d batched: argmax path vs logits path: %s", i, d)
+		}
+		if d := sameOutput(alone[i], want[i]); d != "" {
+			t.Errorf("request %d alone: argmax path vs logits path: %s", i, d)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("%d of %d steps through the model's argmax", argmaxSteps, steps)
+	if argmaxSteps == 0 {
+		t.Error("no step took the model's argmax path")
+	}
+}
+
 // TestGreedyArgmaxPath: steps whose sampled sequences are all pure greedy
 // take the argmax path, others read the logits, and the outputs are those
 // of the plain engine (which always samples from the logit rows), batched
 // or alone.
 func TestGreedyArgmaxPath(t *testing.T) {
 	s := loadStories(t, func() compute.Backend { return cpu.New(2) })
-	plain := startEngine(t, s, DefaultConfig())
-	if plain.argmax != nil {
-		t.Log("model.Model has ForwardArgmax: the plain engine takes the argmax path too")
-	}
+	plain := startLogitsEngine(t, s, DefaultConfig())
 
 	pure := make([]Request, 0, len(testPrompts))
 	for _, text := range testPrompts {
