@@ -28,11 +28,11 @@ type scheduler struct {
 	logits    []float32
 	ids       []int32 // argmax ids of a greedy step
 	cases     []reflect.SelectCase
+	caseReqs  []*request
 
 	cost       costModel
 	now        func() time.Time // the clock of step durations
 	minPrefill int              // floor of the adaptive prefill cap (defaultMinPrefill; tests lower it)
-	caseReqs   []*request
 
 	newlyAdmitted int // first admissions not yet taken off Engine.queued
 
