@@ -26,7 +26,10 @@ type scheduler struct {
 	sched     []scheduled
 	preempted []*request // in this step
 	logits    []float32
-	ids       []int32 // argmax ids of a greedy step
+	ids       []int32    // argmax ids of a greedy step
+	outReqs   []*request // the requests sampled in this step, in output order
+	sampled   []sampled  // their sampling results
+	workers   int        // goroutines that sample a step's rows
 	cases     []reflect.SelectCase
 	caseReqs  []*request
 
@@ -53,6 +56,7 @@ type scheduled struct {
 
 func (s *scheduler) init(e *Engine) {
 	s.e = e
+	s.workers = samplingWorkers()
 	s.cost = &stepCost{}
 	s.now = time.Now
 	s.minPrefill = max(defaultMinPrefill, e.cfg.BlockSize)
@@ -228,6 +232,21 @@ func (s *scheduler) step() {
 
 	st := StepStats{Tokens: len(b.Tokens), Seqs: len(b.Seqs), DecodeSeqs: decodes, PrefillTokens: len(b.Tokens) - decodes,
 		PrefillSeqs: len(b.Seqs) - decodes, PrefillCap: prefillCap, Outputs: len(b.Outputs), Argmax: useArgmax}
+	if !useArgmax {
+		// Sample every output row first (in parallel when there are
+		// several), then apply the results in order.
+		s.outReqs = s.outReqs[:0]
+		for _, sc := range s.sched {
+			if sc.output {
+				s.outReqs = append(s.outReqs, sc.r)
+			}
+		}
+		if cap(s.sampled) < len(s.outReqs) {
+			s.sampled = make([]sampled, len(s.outReqs))
+		}
+		s.sampled = s.sampled[:len(s.outReqs)]
+		sampleRows(s.outReqs, logits, e.nVocab, s.workers, s.sampled)
+	}
 	o := 0
 	for _, sc := range s.sched {
 		sc.r.computed += sc.n
@@ -237,10 +256,11 @@ func (s *scheduler) step() {
 		if useArgmax {
 			s.nextGreedy(sc.r, s.ids[o])
 		} else {
-			s.next(sc.r, logits[o*e.nVocab:(o+1)*e.nVocab])
+			s.next(sc.r, s.sampled[o])
 		}
 		o++
 	}
+	clear(s.outReqs) // no references to finished requests kept
 	st.Duration = s.now().Sub(start)
 	s.cost.observe(st.Tokens, st.Duration)
 	if e.cfg.OnStep != nil {
@@ -393,9 +413,9 @@ func (s *scheduler) schedule(r *request, n int) bool {
 	return true
 }
 
-// next samples r's next token from its logits and emits it, or ends r.
-func (s *scheduler) next(r *request, logits []float32) {
-	res, err := r.sampler.Sample(logits)
+// next emits r's sampled next token, or ends r when sampling failed.
+func (s *scheduler) next(r *request, sr sampled) {
+	res, err := sr.res, sr.err
 	if err != nil {
 		s.end(r, FinishError, fmt.Errorf("engine: request %s: sampling: %w", r.id, err), false)
 		return
