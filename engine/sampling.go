@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"os"
 	"runtime"
+	"strconv"
 	"sync"
 
 	"github.com/rocmforge/rocmforge/sample"
@@ -49,5 +51,12 @@ func sampleRows(reqs []*request, logits []float32, nVocab, workers int, out []sa
 	wg.Wait()
 }
 
-// samplingWorkers is how many goroutines sample a step's rows.
-func samplingWorkers() int { return runtime.GOMAXPROCS(0) }
+// samplingWorkers is how many goroutines sample a step's rows: one per
+// CPU, or ROCMFORGE_SAMPLE_WORKERS when it is a number >= 1 (for A/B
+// timing).
+func samplingWorkers() int {
+	if v, err := strconv.Atoi(os.Getenv("ROCMFORGE_SAMPLE_WORKERS")); err == nil && v >= 1 {
+		return v
+	}
+	return runtime.GOMAXPROCS(0)
+}

@@ -4,7 +4,8 @@
 // aggregate generation throughput and the time-to-first-token and
 // inter-token latency percentiles.
 //
-// Requests decode greedily (temperature 0) with ignore_eos, so that each
+// Requests decode greedily (temperature 0, unless Config.Temperature says
+// otherwise) with ignore_eos, so that each
 // generates max_tokens tokens where the server honours it; the token
 // counts come from the responses' usage in any case. Prompts are exactly
 // PromptTokens token ids, sized with the server's /tokenize endpoint and
@@ -49,6 +50,10 @@ type Config struct {
 	Stream bool
 	// NoIgnoreEOS leaves out ignore_eos, so that requests may stop early.
 	NoIgnoreEOS bool
+	// Temperature of every request (0, the default: greedy; 1 is
+	// OpenAI's default and makes the server sample every token on the
+	// host).
+	Temperature float64
 	// RequestTimeout bounds one request (0: 10 minutes).
 	RequestTimeout time.Duration
 	// Seed makes the prompt texts (the same seed gives the same prompts).
@@ -233,7 +238,7 @@ func (g *Generator) one(ctx context.Context, prompt []int32) Record {
 		Model:       g.model.ID,
 		Prompt:      prompt,
 		MaxTokens:   g.cfg.MaxTokens,
-		Temperature: 0,
+		Temperature: g.cfg.Temperature,
 		IgnoreEOS:   !g.cfg.NoIgnoreEOS,
 		Stream:      g.cfg.Stream,
 	}

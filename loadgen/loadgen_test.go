@@ -205,12 +205,17 @@ func TestRunFakeClock(t *testing.T) {
 
 // TestRunRequests checks what is sent and counted with several clients:
 // every request gets a distinct prompt of exactly PromptTokens tokens, the
-// body asks for greedy decoding with ignore_eos, and the counts add up.
+// body asks for ignore_eos and the configured temperature, and the counts
+// add up.
 func TestRunRequests(t *testing.T) {
 	for _, stream := range []bool{true, false} {
 		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
 			f := &fakeServer{ctxLen: 64, key: "k"}
-			g, err := New(context.Background(), Config{URL: newFake(t, f), APIKey: "k", PromptTokens: 13, MaxTokens: 5, Stream: stream})
+			temp := 0.0 // greedy, the default; the unstreamed run samples
+			if !stream {
+				temp = 0.7
+			}
+			g, err := New(context.Background(), Config{URL: newFake(t, f), APIKey: "k", PromptTokens: 13, MaxTokens: 5, Stream: stream, Temperature: temp})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -259,8 +264,8 @@ func TestRunRequests(t *testing.T) {
 				}
 				seen[key] = true
 				b := f.bodies[i]
-				if b["temperature"] != 0.0 || b["ignore_eos"] != true || b["stream"] != stream || b["model"] != "fake" {
-					t.Errorf("request %d body %v: want temperature 0, ignore_eos, stream %v, model fake", i, b, stream)
+				if b["temperature"] != temp || b["ignore_eos"] != true || b["stream"] != stream || b["model"] != "fake" {
+					t.Errorf("request %d body %v: want temperature %v, ignore_eos, stream %v, model fake", i, b, temp, stream)
 				}
 				if so, _ := b["stream_options"].(map[string]any); stream && so["include_usage"] != true {
 					t.Errorf("request %d: stream_options %v: want include_usage", i, b["stream_options"])

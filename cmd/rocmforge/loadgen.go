@@ -54,8 +54,9 @@ func runLoadgen(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 0, "`seed` of the prompt texts (0: a random one, printed; the same seed repeats the prompts, which then hit the prefix cache)")
 	modelName := fs.String("model", "", "model field of the requests (default the server's first model)")
 	jsonOut := fs.Bool("json", false, "print JSON instead of a table")
+	temperature := fs.Float64("temperature", 0, "`temperature` of the requests (0: greedy; 1: OpenAI's default, sampled on the server's host)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: rocmforge loadgen [--url http://127.0.0.1:8080] [--api-key K] [-c 1,8,32,64] [--requests-per-client N | --duration D] [--prompt-tokens 128] [--max-tokens 128] [--shared-prefix N] [--stream] [--json]")
+		fmt.Fprintln(stderr, "usage: rocmforge loadgen [--url http://127.0.0.1:8080] [--api-key K] [-c 1,8,32,64] [--requests-per-client N | --duration D] [--prompt-tokens 128] [--max-tokens 128] [--shared-prefix N] [--temperature T] [--stream] [--json]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -82,13 +83,16 @@ func runLoadgen(args []string, stdout, stderr io.Writer) error {
 		// otherwise find its first prompts in the prefix cache.
 		*seed = rand.Uint64() | 1
 	}
+	if *temperature < 0 {
+		return fmt.Errorf("--temperature %v: want >= 0", *temperature)
+	}
 	if *perClient == 0 && *duration == 0 {
 		*perClient = 4
 	}
 	cfg := loadgen.Config{
 		URL: *url, APIKey: *apiKey, Model: *modelName,
 		PromptTokens: *promptTokens, SharedPrefix: *shared, MaxTokens: *maxTokens,
-		Stream: *stream, NoIgnoreEOS: *noIgnoreEOS, RequestTimeout: *timeout, Seed: *seed,
+		Stream: *stream, NoIgnoreEOS: *noIgnoreEOS, Temperature: *temperature, RequestTimeout: *timeout, Seed: *seed,
 		HTTPClient: loadgen.NewHTTPClient(slices.Max(counts)),
 	}
 	g, err := loadgen.New(ctx, cfg)
