@@ -8,8 +8,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 )
 
 // The kernels are CUDA C, compiled at start by NVRTC for the device's
@@ -91,6 +94,8 @@ func compileAll(nv rtcAPI, arch string, opts []string, cacheDir string) (map[str
 	sort.Strings(hnames)
 
 	images := map[string][]byte{}
+	type job struct{ name, cachePath string }
+	var todo []job
 	for _, name := range names {
 		h := sha256.New()
 		fmt.Fprintf(h, "%s\x00%s\x00nvrtc %s\x00%s\x00", name, programs[name], nv.Version(), strings.Join(opts, " "))
@@ -106,16 +111,44 @@ func compileAll(nv rtcAPI, arch string, opts []string, cacheDir string) (map[str
 				continue
 			}
 		}
-		img, _, err := nv.Compile(programs[name], name, headers, opts)
-		if err != nil {
-			return nil, fmt.Errorf("gpu: %w", err)
+		todo = append(todo, job{name, cachePath})
+	}
+	// The programs compile independently (each its own NVRTC/hipRTC
+	// program), so they compile at once: a first start on a fresh machine
+	// waits for the largest file, not the sum (the cold start was ~75 s on
+	// the H100 machine).
+	imgs := make([][]byte, len(todo))
+	errs := make([]error, len(todo))
+	sem := make(chan struct{}, compileJobs())
+	var wg sync.WaitGroup
+	for i, j := range todo {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			imgs[i], _, errs[i] = nv.Compile(programs[j.name], j.name, headers, opts)
+		})
+	}
+	wg.Wait()
+	for i, j := range todo {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("gpu: %w", errs[i])
 		}
-		images[name] = img
-		if cachePath != "" {
-			writeCache(cachePath, img) // best effort: a read-only cache only costs a recompile
+		images[j.name] = imgs[i]
+		if j.cachePath != "" {
+			writeCache(j.cachePath, imgs[i]) // best effort: a read-only cache only costs a recompile
 		}
 	}
 	return images, nil
+}
+
+// compileJobs is how many kernel files compile at once: one per CPU, at
+// most 8, or ROCMFORGE_KERNEL_JOBS when it is a number >= 1 (1: one after
+// another).
+func compileJobs() int {
+	if v, err := strconv.Atoi(os.Getenv("ROCMFORGE_KERNEL_JOBS")); err == nil && v >= 1 {
+		return v
+	}
+	return min(runtime.GOMAXPROCS(0), 8)
 }
 
 // writeCache writes a file atomically (temp file, rename), ignoring errors.
