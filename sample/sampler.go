@@ -346,16 +346,18 @@ func minP(c []cand, minP float32) []cand {
 func (s *Sampler) draw(c []cand) int32 {
 	m := maxLogit(c)
 	invT := 1 / float64(s.p.Temperature)
-	w := s.weights[:0]
+	if cap(s.weights) < len(c) {
+		s.weights = make([]float32, len(c))
+	}
+	w := s.weights[:len(c)]
 	var sum float64
-	for _, x := range c {
+	for i, x := range c {
 		// The best candidate gets weight 1, so sum >= 1 even when a tiny
 		// temperature underflows every other weight to 0.
 		e := float32(expNeg((float64(x.logit) - m) * invT))
-		w = append(w, e)
+		w[i] = e
 		sum += float64(e)
 	}
-	s.weights = w
 	u := s.rng.Float64() * sum
 	last := 0
 	for i, e := range w {
@@ -372,9 +374,13 @@ func (s *Sampler) draw(c []cand) int32 {
 }
 
 func maxLogit(c []cand) float64 {
+	// A comparison, not the max builtin, whose NaN and signed-zero rules
+	// cost a branchy sequence per element; candidates are never NaN.
 	m := c[0].logit
 	for _, x := range c[1:] {
-		m = max(m, x.logit)
+		if x.logit > m {
+			m = x.logit
+		}
 	}
 	return float64(m)
 }
