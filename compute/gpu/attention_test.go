@@ -306,22 +306,7 @@ func benchDecode(bm *testing.B, b *Backend, heads, kvHeads, d, ctx int, typ ggml
 		bm.Fatal(err)
 	}
 	defer b.destroy(g)
-	if err := b.replay(g); err != nil { // warm-up
-		bm.Fatal(err)
-	}
-	if err := b.sync(); err != nil {
-		bm.Fatal(err)
-	}
-	bm.ResetTimer()
-	for range bm.N {
-		if err := b.replay(g); err != nil {
-			bm.Fatal(err)
-		}
-	}
-	if err := b.sync(); err != nil {
-		bm.Fatal(err)
-	}
-	bm.StopTimer()
+	timeGPU(bm, b, func() error { return b.replay(g) })
 	calls := float64(bm.N * copies)
 	sec := bm.Elapsed().Seconds()
 	bm.ReportMetric(sec/calls*1e6, "µs/call")
@@ -377,23 +362,7 @@ func BenchmarkAttentionPrefillKV(bm *testing.B) {
 				q := fill(newT(ggml.F32, n, sh.heads*sh.d))
 				out := newT(ggml.F32, n, sh.heads*sh.d)
 				seqs := []compute.SeqAttn{{QStart: 0, QLen: n, CtxLen: n, Blocks: blocks}}
-				run := func() {
-					if err := b.Attention(out, q, pool, pos, seqs, p); err != nil {
-						bm.Fatal(err)
-					}
-				}
-				run()
-				if err := b.sync(); err != nil {
-					bm.Fatal(err)
-				}
-				bm.ResetTimer()
-				for range bm.N {
-					run()
-				}
-				if err := b.sync(); err != nil {
-					bm.Fatal(err)
-				}
-				bm.StopTimer()
+				timeGPU(bm, b, func() error { return b.Attention(out, q, pool, pos, seqs, p) })
 				bm.ReportMetric(bm.Elapsed().Seconds()/float64(bm.N)*1e3, "ms/call")
 			})
 		}

@@ -129,19 +129,33 @@ func benchMatMul(bm *testing.B, b *Backend, typ ggml.Type, m, k, n int) {
 		bm.Fatal(err)
 	}
 	defer b.destroy(g)
-	if err := b.replay(g); err != nil { // warm-up
+	_, kname, _, _ := b.matmulKernel(ws[0].Dev.(*devBuf).layout, n, m, k)
+	if b.useBLAS(n) {
+		kname = "cuBLAS"
+	}
+	timeGPU(bm, b, func() error { return b.replay(g) })
+	sec := bm.Elapsed().Seconds()
+	calls := float64(bm.N * copies)
+	bm.ReportMetric(float64(len(data))*calls/sec/1e9, "GB/s")
+	bm.ReportMetric(sec/calls*1e6, "µs/call")
+	bm.ReportMetric(2*float64(m)*float64(k)*float64(n)*calls/sec/1e12, "TFLOP/s")
+	bm.Logf("%s: %d weight copies, kernel %s", typ, copies, kname)
+}
+
+// timeGPU times bm.N calls of call on b's stream: one untimed warm-up call
+// and a sync first, then the calls between a timer reset and a sync, the
+// timer stopped after (Elapsed is then the calls' device time).
+func timeGPU(bm *testing.B, b *Backend, call func() error) {
+	bm.Helper()
+	if err := call(); err != nil {
 		bm.Fatal(err)
 	}
 	if err := b.sync(); err != nil {
 		bm.Fatal(err)
 	}
-	_, kname, _, _ := b.matmulKernel(ws[0].Dev.(*devBuf).layout, n, m, k)
-	if b.useBLAS(n) {
-		kname = "cuBLAS"
-	}
 	bm.ResetTimer()
 	for range bm.N {
-		if err := b.replay(g); err != nil {
+		if err := call(); err != nil {
 			bm.Fatal(err)
 		}
 	}
@@ -149,12 +163,6 @@ func benchMatMul(bm *testing.B, b *Backend, typ ggml.Type, m, k, n int) {
 		bm.Fatal(err)
 	}
 	bm.StopTimer()
-	sec := bm.Elapsed().Seconds()
-	calls := float64(bm.N * copies)
-	bm.ReportMetric(float64(len(data))*calls/sec/1e9, "GB/s")
-	bm.ReportMetric(sec/calls*1e6, "µs/call")
-	bm.ReportMetric(2*float64(m)*float64(k)*float64(n)*calls/sec/1e12, "TFLOP/s")
-	bm.Logf("%s: %d weight copies, kernel %s", typ, copies, kname)
 }
 
 // BenchmarkMatVecLaunch is the same 4096x4096 Q4_0 product launched op by
@@ -217,18 +225,7 @@ func BenchmarkCopyCeiling(bm *testing.B) {
 			bm.Fatal(err)
 		}
 	}
-	copyOnce(src, dst)
-	if err := b.sync(); err != nil {
-		bm.Fatal(err)
-	}
-	bm.ResetTimer()
-	for range bm.N {
-		copyOnce(src, dst)
-	}
-	if err := b.sync(); err != nil {
-		bm.Fatal(err)
-	}
-	bm.StopTimer()
+	timeGPU(bm, b, func() error { copyOnce(src, dst); return nil })
 	bm.ReportMetric(2*size*float64(bm.N)/bm.Elapsed().Seconds()/1e9, "GB/s")
 }
 
@@ -300,23 +297,7 @@ func BenchmarkAttentionPrefill(bm *testing.B) {
 					pos[i] = int32(i)
 				}
 				seqs := []compute.SeqAttn{{QStart: 0, QLen: n, CtxLen: n, Blocks: blocks}}
-				run := func() {
-					if err := b.Attention(out, q, pool, pos, seqs, p); err != nil {
-						bm.Fatal(err)
-					}
-				}
-				run()
-				if err := b.sync(); err != nil {
-					bm.Fatal(err)
-				}
-				bm.ResetTimer()
-				for range bm.N {
-					run()
-				}
-				if err := b.sync(); err != nil {
-					bm.Fatal(err)
-				}
-				bm.StopTimer()
+				timeGPU(bm, b, func() error { return b.Attention(out, q, pool, pos, seqs, p) })
 				bm.ReportMetric(bm.Elapsed().Seconds()/float64(bm.N)*1e3, "ms/call")
 			})
 		}
