@@ -59,8 +59,10 @@ type CUBLAS struct {
 // searchDirs for where). Its companion libcublasLt from the same directory
 // is opened first, so a copy outside the loader's path (a Python wheel)
 // finds it.
-func LoadCUBLAS() (*CUBLAS, error) {
-	dirs := searchDirs()
+func LoadCUBLAS() (*CUBLAS, error) { return loadCUBLAS(searchDirs(), true) }
+
+// loadCUBLAS opens cuBLAS from dirs, then (with loader) by soname.
+func loadCUBLAS(dirs []string, loader bool) (*CUBLAS, error) {
 	var tried []string
 	var lib uintptr
 	var path string
@@ -89,7 +91,7 @@ search:
 			}
 		}
 	}
-	if lib == 0 {
+	if lib == 0 && loader {
 		for _, v := range cublasVersions {
 			if open("libcublas.so." + v) {
 				break

@@ -53,18 +53,46 @@ func searchDirs() []string {
 		}
 	}
 	dirs = append(dirs, "/usr/local/nvidia/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib64")
-	for _, pattern := range []string{
+	return append(dirs, pythonLibDirs()...)
+}
+
+// pythonLibDirs lists the lib directories of NVIDIA's Python wheels
+// (nvidia/cu13/lib, nvidia/cublas/lib, ...) in the active virtualenv or
+// conda environment, the system and /opt virtualenvs (PyTorch images keep
+// one in /opt/<name>/.venv) and the user's site-packages, plus the conda
+// environment's own lib directory, which holds conda's CUDA packages.
+func pythonLibDirs() []string {
+	var patterns []string
+	for _, env := range []string{"VIRTUAL_ENV", "CONDA_PREFIX"} {
+		if root := os.Getenv(env); root != "" {
+			patterns = append(patterns, filepath.Join(root, "lib/python3*/site-packages/nvidia/*/lib"))
+		}
+	}
+	patterns = append(patterns,
 		"/usr/lib/python3*/site-packages/nvidia/*/lib",
 		"/usr/local/lib/python3*/dist-packages/nvidia/*/lib",
 		"/usr/local/lib/python3*/site-packages/nvidia/*/lib",
 		"/opt/*/.venv/lib/python3*/site-packages/nvidia/*/lib",
-	} {
-		m, _ := filepath.Glob(pattern)
-		dirs = append(dirs, m...)
-	}
+		"/opt/*/venv/lib/python3*/site-packages/nvidia/*/lib",
+		"/opt/conda/lib/python3*/site-packages/nvidia/*/lib",
+	)
 	if home, err := os.UserHomeDir(); err == nil {
-		m, _ := filepath.Glob(filepath.Join(home, ".local/lib/python3*/site-packages/nvidia/*/lib"))
-		dirs = append(dirs, m...)
+		patterns = append(patterns, filepath.Join(home, ".local/lib/python3*/site-packages/nvidia/*/lib"))
+	}
+	var dirs []string
+	seen := map[string]bool{}
+	for _, pattern := range patterns {
+		m, _ := filepath.Glob(pattern)
+		sort.Strings(m)
+		for _, d := range m {
+			if !seen[d] {
+				seen[d] = true
+				dirs = append(dirs, d)
+			}
+		}
+	}
+	if root := os.Getenv("CONDA_PREFIX"); root != "" {
+		dirs = append(dirs, filepath.Join(root, "lib"))
 	}
 	return dirs
 }
@@ -72,6 +100,12 @@ func searchDirs() []string {
 // openLib dlopens the first of names found in dirs, then by bare name through
 // the system loader. The error lists what was tried.
 func openLib(what string, names []string, dirs []string) (uintptr, string, error) {
+	return openLibFrom(what, names, dirs, true)
+}
+
+// openLibFrom is openLib; without loader it never asks the system loader
+// (tests of one directory list use that).
+func openLibFrom(what string, names []string, dirs []string, loader bool) (uintptr, string, error) {
 	var tried []string
 	for _, name := range names {
 		for _, d := range dirs {
@@ -87,6 +121,9 @@ func openLib(what string, names []string, dirs []string) (uintptr, string, error
 		}
 	}
 	for _, name := range names {
+		if !loader {
+			break
+		}
 		h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 		if err == nil {
 			return h, name, nil

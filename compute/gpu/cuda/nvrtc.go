@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"unsafe"
@@ -21,10 +22,23 @@ type NVRTC struct {
 
 // LoadNVRTC opens the newest NVRTC found (libnvrtc.so.13, .12, ...; see
 // searchDirs for where).
-func LoadNVRTC() (*NVRTC, error) {
-	lib, path, err := openLib("NVRTC (libnvrtc.so)", nvrtcNames, searchDirs())
+func LoadNVRTC() (*NVRTC, error) { return loadNVRTC(searchDirs(), true) }
+
+// loadNVRTC opens NVRTC from dirs, then (with loader) by soname.
+func loadNVRTC(dirs []string, loader bool) (*NVRTC, error) {
+	lib, path, err := openLibFrom("NVRTC (libnvrtc.so)", nvrtcNames, dirs, loader)
 	if err != nil {
 		return nil, err
+	}
+	if filepath.IsAbs(path) {
+		// NVRTC dlopens libnvrtc-builtins by soname when it compiles; from a
+		// directory outside the loader's path (a Python wheel, a toolkit
+		// not in ldconfig) that fails unless the copy beside it is already
+		// loaded. A failure here shows up as the compile error it causes.
+		m, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "libnvrtc-builtins.so*"))
+		for _, b := range m {
+			purego.Dlopen(b, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		}
 	}
 	n := &NVRTC{path: path}
 	syms := map[string]*uintptr{
