@@ -170,6 +170,23 @@ type Argmaxer interface {
 	ArgmaxRows(x *Tensor, dst []int32) error
 }
 
+// TopKer is an optional Backend capability for sampling with top-k: each
+// row's best candidates and its log-sum-exp, computed where the logits
+// live, so that a device backend copies n*(2k+1) numbers to the host
+// instead of n whole logit rows. [TopKRow] is its definition.
+type TopKer interface {
+	// TopKRows fills, for each row i of logits [n, m], ids[i*k:(i+1)*k]
+	// and vals[i*k:(i+1)*k] with the indices and values of the row's k
+	// largest elements, largest first, equal values (-0 equals +0) by
+	// ascending index; NaN and -Inf are never chosen and +Inf ranks above
+	// every finite value. A row with fewer than k such elements ends with
+	// id -1, value -Inf. lse[i] is the log-sum-exp of the whole row: -Inf
+	// when every element is -Inf, NaN when any is NaN or +Inf (a row the
+	// host sampler refuses). k must be in [1, MaxTopK]; len(ids) and
+	// len(vals) must be n*k and len(lse) n.
+	TopKRows(logits *Tensor, k int, ids []int32, vals []float32, lse []float32) error
+}
+
 // MultiMatMuler is an optional Backend capability: the products of one input
 // by several weights (Q, K and V; gate and up), dst[i] = x · w[i]ᵀ as
 // MatMul computes each, in one call, so that a device backend can make them
