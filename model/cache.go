@@ -18,6 +18,11 @@ type Cache struct {
 	BlockSize int
 	Type      ggml.Type // of every pool: F32, F16 or Q8_0
 
+	// spareTables are the blocks past the NBlocks a caller may use (indices
+	// NBlocks, NBlocks+1, ...), enough for maxDecodePad slots, where the
+	// padding rows of a decode step padded to its graph bucket write and
+	// attend. Only backends with graph steps get them.
+	spareTables []int32
 	b compute.Backend
 	// Staging rows for CopyBlock, allocated on first use: [BlockSize, K
 	// width] and [BlockSize, V width], with views cut to the rows copied.
@@ -46,6 +51,12 @@ func NewCacheType(b compute.Backend, hp HParams, nBlocks, blockSize int, t ggml.
 	}
 	c := &Cache{NBlocks: nBlocks, BlockSize: blockSize, Type: t, b: b}
 	slots := nBlocks * blockSize
+	if _, ok := b.(stepGrapher); ok {
+		for i := range (maxDecodePad + blockSize - 1) / blockSize {
+			c.spareTables = append(c.spareTables, int32(nBlocks+i))
+		}
+		slots += len(c.spareTables) * blockSize
+	}
 	for il := range hp.NLayer {
 		k, err := b.NewTensor(fmt.Sprintf("cache_k.%d", il), t, slots, hp.KDim())
 		if err != nil {

@@ -70,25 +70,38 @@ func (m *Model) ForwardArgmax(b *Batch, c *Cache, ids []int32) error {
 	return nil
 }
 
-// forward runs a checked batch up to the logits, left on the backend.
+// forward runs a checked batch up to the logits, left on the backend in
+// m.s.logits (one row per output of b).
 func (m *Model) forward(b *Batch, c *Cache) error {
-	n := len(b.Tokens)
 	s := &m.s
+	g, graphs := m.b.(stepGrapher)
+	graphs = graphs && len(b.Tokens) <= m.graphTokens
+	nOut := len(b.Outputs)
+	if graphs {
+		if pb := m.padDecode(b, c); pb != b {
+			// A decode batch padded to its bucket: the scratch holds the
+			// padded rows, and the logits view is cut back to the real
+			// outputs after the step (the next ensure views it again).
+			b = pb
+			defer func() {
+				view(&s.logits, s.logitsBuf, nOut, m.HParams.NVocab)
+				s.n, s.m = -1, -1
+			}()
+		}
+	}
+	n := len(b.Tokens)
 	if err := s.ensure(m, n, len(b.Outputs)); err != nil {
 		return err
 	}
 	// Steps of a few tokens (decode) go through the backend's graph steps
 	// when it has them: the ops are recorded once per step shape and
 	// replayed with one launch.
-	var err error
-	if g, ok := m.b.(stepGrapher); ok && n <= m.graphTokens {
+	if graphs {
 		key := stepKey{m: m, c: c, gen: s.gen, n: n, nOut: len(b.Outputs), nSeq: len(b.Seqs),
 			inOrder: allRowsInOrder(b.Outputs, n)}
-		err = g.GraphStep(key, func(be compute.Backend) error { return m.forwardOps(be, b, c) })
-	} else {
-		err = m.forwardOps(m.b, b, c)
+		return g.GraphStep(key, func(be compute.Backend) error { return m.forwardOps(be, b, c) })
 	}
-	return err
+	return m.forwardOps(m.b, b, c)
 }
 
 // forwardOps issues the ops of a forward step on be (the model's backend

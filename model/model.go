@@ -38,6 +38,8 @@ type Model struct {
 	// graphTokens is the largest step that goes through the backend's
 	// graph steps (graph.go).
 	graphTokens int
+	// pad holds a decode batch padded to its graph bucket (padDecode).
+	pad Batch
 	s           scratch
 }
 
