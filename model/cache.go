@@ -23,6 +23,7 @@ type Cache struct {
 	// padding rows of a decode step padded to its graph bucket write and
 	// attend. Only backends with graph steps get them.
 	spareTables []int32
+
 	b compute.Backend
 	// Staging rows for CopyBlock, allocated on first use: [BlockSize, K
 	// width] and [BlockSize, V width], with views cut to the rows copied.

@@ -40,7 +40,7 @@ type Model struct {
 	graphTokens int
 	// pad holds a decode batch padded to its graph bucket (padDecode).
 	pad Batch
-	s           scratch
+	s   scratch
 }
 
 // Load reads the hyperparameters of f and uploads its weights to b in their
