@@ -70,8 +70,9 @@ func planMemory(f *gguf.File, kvTokens, rows int, kvType ggml.Type, kvBudget int
 			p.weights += 4 * int64(t.Dims[0])
 		}
 	}
-	// The cache, rounded up to blocks.
-	p.kv = perToken * int64(kvTokens+16)
+	// The cache, rounded up to blocks, and the spare block a graph backend's
+	// cache adds for padded decode steps (model.NewCacheType).
+	p.kv = perToken * int64(kvTokens+32)
 	// Scratch rows (model/scratch.go): x, xn, o, down [n_embd]; q, k, v,
 	// attention; gate, up, activation [n_ff]; one row of logits.
 	perRow := 4*hp.NEmbd + hp.QDim() + hp.KDim() + hp.VDim() + hp.NHead*hp.HeadDimV + 3*hp.NFF
