@@ -86,6 +86,10 @@ type core struct {
 	opSeq  uint64  // ops entered so far: what the q8 scratch holds is valid for the op after the one that wrote it
 	q8     q8State // the quantized activations
 	argOut scratch // ArgmaxRows' device output
+
+	// TopKRows' output buffers (topk.go).
+	topk topkState
+
 	// pdl launches the pdlKernel kernels with programmatic dependent launch
 	// (sm_90 and later with cuLaunchKernelEx; ROCMFORGE_GPU_PDL=0: never).
 	pdl pdlLauncher
@@ -408,6 +412,8 @@ func kernelNames(prog string) []string {
 		}
 	case "mma.cu":
 		names = mmaKernelNames()
+	case "topk.cu":
+		names = []string{"topk_f32"}
 	case "mmvq.cu":
 		names = []string{"quantize_q8_f32", "argmax_f32"}
 		for _, byNT := range mmvqNames {
