@@ -35,6 +35,13 @@
 // agree between greedy and sampled runs. Tokens banned with a -Inf bias have
 // logprob -Inf and are never listed in Top.
 //
+// Candidates: a sampler without logit bias or penalties that is greedy or
+// samples with a top-k below the vocabulary size needs only the row's best
+// [Sampler.Candidates] tokens and its log-sum-exp, which a device can find
+// where the logits are (compute.TopKer); [Sampler.SampleCandidates] then
+// gives exactly Sample's result. For that, top-k survivors (k up to 128)
+// are drawn from in sorted order, never in selection order.
+//
 // [StopMatcher] finds stop strings in the detokenized text as it streams and
 // holds back text that could be the start of one.
 package sample

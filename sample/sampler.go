@@ -174,15 +174,14 @@ func (s *Sampler) truncate(buf []float32) []cand {
 	case s.p.TopK > 0 && s.p.TopK < len(buf):
 		c = topK(s.cands[:0], buf, s.p.TopK)
 		s.cands = c
-		if len(c) > 0 && s.p.TopP < 1 {
-			sortCands(c) // only the k survivors are sorted
-			m := float64(c[0].logit)
-			var z float64
-			for _, x := range c {
-				z += expNeg(float64(x.logit) - m)
-			}
-			c = nucleusWalk(c, len(c), m, float64(s.p.TopP)*z)
+		if s.p.TopK <= heapSelectLimit || s.p.TopP < 1 {
+			// Only the k survivors are sorted. Top-p needs the order; a
+			// small k is sorted anyway so that the draw walks the
+			// candidates in a canonical order, the one a device's top-k
+			// hands SampleCandidates.
+			sortCands(c)
 		}
+		c = topPSorted(c, s.p.TopP)
 	case s.p.TopP < 1:
 		c = s.nucleus(buf)
 	case s.p.MinP > 0:
@@ -206,6 +205,20 @@ func (s *Sampler) truncate(buf []float32) []cand {
 		c = minP(c, s.p.MinP)
 	}
 	return c
+}
+
+// topPSorted applies top-p to sorted candidates: the shortest prefix whose
+// mass (softmax over c) reaches p.
+func topPSorted(c []cand, p float32) []cand {
+	if len(c) == 0 || p >= 1 {
+		return c
+	}
+	m := float64(c[0].logit)
+	var z float64
+	for _, x := range c {
+		z += expNeg(float64(x.logit) - m)
+	}
+	return nucleusWalk(c, len(c), m, float64(p)*z)
 }
 
 // Top-p over the whole vocabulary buckets the probability mass by distance
