@@ -154,6 +154,7 @@ type Engine struct {
 	m         *model.Model
 	fwd       forwarder       // m, or a test double
 	argmax    argmaxForwarder // m's greedy capability, nil without one
+	topk      topkForwarder   // m's device top-k for sampled steps, nil without one (sampling.go)
 	tok       *tokenizer.Tokenizer
 	cfg       Config
 	nVocab    int
@@ -229,6 +230,7 @@ func New(m *model.Model, tok *tokenizer.Tokenizer, cfg Config) (*Engine, error) 
 		history:  newStatusLRU(cfg.StatusHistory),
 	}
 	e.argmax, _ = any(m).(argmaxForwarder)
+	e.topk = deviceTopK(m)
 	e.s.init(e)
 	e.mu.Lock()
 	e.snapshotLocked()

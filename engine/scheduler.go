@@ -29,6 +29,7 @@ type scheduler struct {
 	ids       []int32    // argmax ids of a greedy step
 	outReqs   []*request // the requests sampled in this step, in output order
 	sampled   []sampled  // their sampling results
+	cands     candidates // the best tokens of a step sampled from them (sampling.go)
 	workers   int        // goroutines that sample a step's rows
 	cases     []reflect.SelectCase
 	caseReqs  []*request
@@ -202,12 +203,15 @@ func (s *scheduler) step() {
 	}
 	var logits []float32
 	var err error
+	topK := 0 // > 0: every sampled row needs only its best topK tokens
 	if useArgmax {
 		if cap(s.ids) < len(b.Outputs) {
 			s.ids = make([]int32, len(b.Outputs))
 		}
 		s.ids = s.ids[:len(b.Outputs)]
 		err = e.argmax.ForwardArgmax(b, e.cache, s.ids)
+	} else if topK = s.candidatesK(); topK > 0 {
+		err = s.cands.forward(e, b, topK)
 	} else {
 		need := len(b.Outputs) * e.nVocab
 		if cap(s.logits) < need {
@@ -245,7 +249,11 @@ func (s *scheduler) step() {
 			s.sampled = make([]sampled, len(s.outReqs))
 		}
 		s.sampled = s.sampled[:len(s.outReqs)]
-		sampleRows(s.outReqs, logits, e.nVocab, s.workers, s.sampled)
+		if topK > 0 {
+			s.cands.sample(s.outReqs, s.workers, s.sampled)
+		} else {
+			sampleRows(s.outReqs, logits, e.nVocab, s.workers, s.sampled)
+		}
 	}
 	o := 0
 	for _, sc := range s.sched {
