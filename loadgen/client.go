@@ -125,6 +125,7 @@ type completionRequest struct {
 	Prompt        []int32        `json:"prompt"`
 	MaxTokens     int            `json:"max_tokens"`
 	Temperature   float64        `json:"temperature"`
+	TopK          int            `json:"top_k,omitempty"`
 	IgnoreEOS     bool           `json:"ignore_eos,omitempty"`
 	Stream        bool           `json:"stream"`
 	StreamOptions *streamOptions `json:"stream_options,omitempty"`

@@ -54,6 +54,10 @@ type Config struct {
 	// OpenAI's default and makes the server sample every token on the
 	// host).
 	Temperature float64
+	// TopK is top_k of every request (0, the default: not sent, the
+	// server's default, off). With a temperature, a top_k lets a server
+	// with a device top-k sample from each row's best tokens.
+	TopK int
 	// RequestTimeout bounds one request (0: 10 minutes).
 	RequestTimeout time.Duration
 	// Seed makes the prompt texts (the same seed gives the same prompts).
@@ -239,6 +243,7 @@ func (g *Generator) one(ctx context.Context, prompt []int32) Record {
 		Prompt:      prompt,
 		MaxTokens:   g.cfg.MaxTokens,
 		Temperature: g.cfg.Temperature,
+		TopK:        g.cfg.TopK,
 		IgnoreEOS:   !g.cfg.NoIgnoreEOS,
 		Stream:      g.cfg.Stream,
 	}

@@ -211,11 +211,11 @@ func TestRunRequests(t *testing.T) {
 	for _, stream := range []bool{true, false} {
 		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
 			f := &fakeServer{ctxLen: 64, key: "k"}
-			temp := 0.0 // greedy, the default; the unstreamed run samples
+			temp, topK := 0.0, 0 // greedy, the default; the unstreamed run samples with top-k
 			if !stream {
-				temp = 0.7
+				temp, topK = 0.7, 40
 			}
-			g, err := New(context.Background(), Config{URL: newFake(t, f), APIKey: "k", PromptTokens: 13, MaxTokens: 5, Stream: stream, Temperature: temp})
+			g, err := New(context.Background(), Config{URL: newFake(t, f), APIKey: "k", PromptTokens: 13, MaxTokens: 5, Stream: stream, Temperature: temp, TopK: topK})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -266,6 +266,9 @@ func TestRunRequests(t *testing.T) {
 				b := f.bodies[i]
 				if b["temperature"] != temp || b["ignore_eos"] != true || b["stream"] != stream || b["model"] != "fake" {
 					t.Errorf("request %d body %v: want temperature %v, ignore_eos, stream %v, model fake", i, b, temp, stream)
+				}
+				if k, sent := b["top_k"]; (topK == 0 && sent) || (topK != 0 && k != float64(topK)) {
+					t.Errorf("request %d body %v: top_k %v (sent %v), want %d (0: not sent)", i, b, k, sent, topK)
 				}
 				if so, _ := b["stream_options"].(map[string]any); stream && so["include_usage"] != true {
 					t.Errorf("request %d: stream_options %v: want include_usage", i, b["stream_options"])

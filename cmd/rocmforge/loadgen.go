@@ -55,8 +55,9 @@ func runLoadgen(args []string, stdout, stderr io.Writer) error {
 	modelName := fs.String("model", "", "model field of the requests (default the server's first model)")
 	jsonOut := fs.Bool("json", false, "print JSON instead of a table")
 	temperature := fs.Float64("temperature", 0, "`temperature` of the requests (0: greedy; 1: OpenAI's default, sampled on the server's host)")
+	topK := fs.Int("top-k", 0, "top_k of the requests (`K` best tokens; 0: not sent, the server's default, off)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: rocmforge loadgen [--url http://127.0.0.1:8080] [--api-key K] [-c 1,8,32,64] [--requests-per-client N | --duration D] [--prompt-tokens 128] [--max-tokens 128] [--shared-prefix N] [--temperature T] [--stream] [--json]")
+		fmt.Fprintln(stderr, "usage: rocmforge loadgen [--url http://127.0.0.1:8080] [--api-key K] [-c 1,8,32,64] [--requests-per-client N | --duration D] [--prompt-tokens 128] [--max-tokens 128] [--shared-prefix N] [--temperature T] [--top-k K] [--stream] [--json]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -86,13 +87,16 @@ func runLoadgen(args []string, stdout, stderr io.Writer) error {
 	if *temperature < 0 {
 		return fmt.Errorf("--temperature %v: want >= 0", *temperature)
 	}
+	if *topK < 0 {
+		return fmt.Errorf("--top-k %d: want >= 0", *topK)
+	}
 	if *perClient == 0 && *duration == 0 {
 		*perClient = 4
 	}
 	cfg := loadgen.Config{
 		URL: *url, APIKey: *apiKey, Model: *modelName,
 		PromptTokens: *promptTokens, SharedPrefix: *shared, MaxTokens: *maxTokens,
-		Stream: *stream, NoIgnoreEOS: *noIgnoreEOS, Temperature: *temperature, RequestTimeout: *timeout, Seed: *seed,
+		Stream: *stream, NoIgnoreEOS: *noIgnoreEOS, Temperature: *temperature, TopK: *topK, RequestTimeout: *timeout, Seed: *seed,
 		HTTPClient: loadgen.NewHTTPClient(slices.Max(counts)),
 	}
 	g, err := loadgen.New(ctx, cfg)

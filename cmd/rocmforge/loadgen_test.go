@@ -65,7 +65,7 @@ func TestLoadgenCommand(t *testing.T) {
 
 	var stdout, stderr bytes.Buffer
 	err := runLoadgen([]string{"--url", "http://" + base, "--api-key", "lg", "-c", "1,3", "--requests-per-client", "2",
-		"--prompt-tokens", "20", "--max-tokens", "6", "--json"}, &stdout, &stderr)
+		"--prompt-tokens", "20", "--max-tokens", "6", "--temperature", "1", "--top-k", "40", "--json"}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("loadgen: %v\n%s", err, stderr.String())
 	}
@@ -122,6 +122,8 @@ func TestLoadgenBadFlags(t *testing.T) {
 		{"-c", "0"},
 		{"--requests-per-client", "-1"},
 		{"--duration", "-1s"},
+		{"--temperature", "-1"},
+		{"--top-k", "-2"},
 		{"extra"},
 		{"--url", "not a url"},
 	} {
