@@ -31,23 +31,29 @@ type devBuf struct {
 // storageBytes is the device size of a tensor of type t and shape, with the
 // same checks (and messages) as the reference backend.
 func storageBytes(op string, t ggml.Type, shape []int, name string) (int64, error) {
-	x := &compute.Tensor{Name: name, Type: t, Shape: shape}
+	// The tensor is built only for an error message: built up front, it
+	// escapes into fmt and costs an allocation per op on the decode path.
+	desc := func() *compute.Tensor { return &compute.Tensor{Name: name, Type: t, Shape: shape} }
 	if !t.Supported() {
-		return 0, fmt.Errorf("%s: %s: type %s is not supported", op, x, t)
+		return 0, fmt.Errorf("%s: %s: type %s is not supported", op, desc(), t)
 	}
 	if len(shape) == 0 {
-		return 0, fmt.Errorf("%s: %s: empty shape (a tensor has at least one dimension)", op, x)
+		return 0, fmt.Errorf("%s: %s: empty shape (a tensor has at least one dimension)", op, desc())
 	}
+	elems := int64(1)
 	for _, d := range shape {
 		if d < 0 {
-			return 0, fmt.Errorf("%s: %s: negative dimension %d", op, x, d)
+			return 0, fmt.Errorf("%s: %s: negative dimension %d", op, desc(), d)
 		}
+		elems *= int64(d)
 	}
-	rb, err := t.RowSize(int64(x.Cols()))
+	cols := int64(shape[len(shape)-1])
+	rows := elems / max(cols, 1) // as compute.Tensor.Rows
+	rb, err := t.RowSize(cols)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %s: %w", op, x, err)
+		return 0, fmt.Errorf("%s: %s: %w", op, desc(), err)
 	}
-	return int64(x.Rows()) * rb, nil
+	return rows * rb, nil
 }
 
 // alloc reserves device memory; zero bytes gives a null pointer.
