@@ -116,7 +116,18 @@ func CheckKVWrite(pool KVPool, k, v *Tensor, slots []int32) error {
 		}
 	}
 	// Duplicates would make the result depend on write order, which a
-	// parallel backend cannot promise.
+	// parallel backend cannot promise. Decode-sized calls compare pairs
+	// (no allocation on the per-token path); larger ones sort a copy.
+	if n <= 64 {
+		for i := 1; i < n; i++ {
+			for j := range i {
+				if slots[i] == slots[j] {
+					return fmt.Errorf("%s: slot %d written twice in one call", op, slots[i])
+				}
+			}
+		}
+		return nil
+	}
 	sorted := slices.Clone(slots)
 	slices.Sort(sorted)
 	for i := 1; i < len(sorted); i++ {

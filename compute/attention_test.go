@@ -332,6 +332,17 @@ func TestKVWrite(t *testing.T) {
 	wantErr(t, r.KVWrite(pool, k, v, []int32{9, 12, 0}), "kvwrite", "slot 12", "12 slots")
 	wantErr(t, r.KVWrite(pool, k, v, []int32{9, -1, 0}), "slot -1")
 	wantErr(t, r.KVWrite(pool, k, v, []int32{3, 4, 3}), "slot 3 written twice")
+	// Past 64 rows the check sorts a copy instead of comparing pairs.
+	for _, n := range []int{64, 65, 70} {
+		big := make([]int32, n)
+		for i := range big {
+			big[i] = int32(i)
+		}
+		big[n-1] = 5
+		z := func(name string, rows, cols int) *Tensor { return f32(name, make([]float32, rows*cols), rows, cols) }
+		wantErr(t, CheckKVWrite(KVPool{K: z("kb", 80, kc), V: z("vb", 80, vc), BlockSize: 4},
+			z("k", n, kc), z("v", n, vc), big), "slot 5 written twice")
+	}
 	wantErr(t, r.KVWrite(pool, k, v, []int32{1, 2}), "2 slots", "knew F32[3 6]")
 	wantErr(t, r.KVWrite(pool, f32("k5", make([]float32, 15), 3, 5), v, slots), "k5 F32[3 5]", "want [3 6]")
 	wantErr(t, r.KVWrite(pool, k, f32("v6", make([]float32, 18), 3, 6), slots), "v6 F32[3 6]", "want [3 5]")
