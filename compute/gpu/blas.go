@@ -147,6 +147,11 @@ func (b *Backend) MatMulPath() string {
 	mma := "mma kernels " + bl.mma.off
 	if bl.mma.maxTokens > 0 {
 		mma = fmt.Sprintf("mma kernels from n = %d up to %v tokens by layout", bl.minTokens, bl.mma.max)
+		if bl.mma.mmq {
+			mma += " (Q4_0 and Q8_0 with k a multiple of 128: mmq kernels)"
+		} else {
+			mma += " (mmq kernels " + bl.mma.mmqOff + ")"
+		}
 	}
 	if bl.h == 0 {
 		return mma + "; tiled float kernel otherwise; cuBLAS " + bl.off

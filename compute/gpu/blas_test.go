@@ -3,6 +3,8 @@ package gpu
 import (
 	"fmt"
 	"maps"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -159,6 +161,15 @@ func withMMA(b *Backend, n int) func() {
 	return func() { mm.maxTokens, mm.max = old, oldMax }
 }
 
+// withMMQ turns the mmq kernels on or off (on only where initMMA found
+// them usable) and returns the function that restores the setting.
+func withMMQ(b *Backend, on bool) func() {
+	mm := &b.blas.mma
+	old := mm.mmq
+	mm.mmq = on && mm.mmqOff == ""
+	return func() { mm.mmq = old }
+}
+
 // mmaTypes are the weight types with mma kernels.
 var mmaTypes = []ggml.Type{ggml.F16, ggml.Q4_0, ggml.Q8_0, ggml.Q4_K, ggml.Q6_K,
 	ggml.Q4_1, ggml.Q5_0, ggml.Q5_1, ggml.Q2_K, ggml.Q3_K, ggml.Q5_K}
@@ -180,12 +191,19 @@ func TestMatMulMMA(t *testing.T) {
 		t.Skipf("large-batch path off: %s", b.MatMulPath())
 	}
 	defer withMMA(b, 128)()
+	defer withMMQ(b, false)() // mma.cu's kernels; TestMatMulMMQ tests mmq.cu's
 	rng := newRNG(t)
 	ref := compute.NewReference()
 	oldAsync := maps.Clone(b.blas.mma.async)
 	defer func() { b.blas.mma.async = oldAsync }()
 	splits, asyncRuns := 0, 0
-	for ti, typ := range mmaTypes {
+	types, ns := mmaTypes, []int{9, 17, 33, 70, 127}
+	if testing.Short() {
+		// Under compute-sanitizer (racecheck instruments every shared
+		// access): the layouts of the default path, one tile size each.
+		types, ns = []ggml.Type{ggml.F16, ggml.Q4_0, ggml.Q8_0, ggml.Q4_K, ggml.Q6_K}, []int{9, 33, 70}
+	}
+	for ti, typ := range types {
 		worst := 0.0
 		m := []int{101, 300, 67}[ti%3]
 		ks := []int{colsFor(typ, true), map[int]int{1: 1000, 32: 1056, 256: 1280}[typ.BlockSize()]}
@@ -204,7 +222,7 @@ func TestMatMulMMA(t *testing.T) {
 			b.blas.mma.async = map[string]bool{layout: async}
 			for _, k := range ks {
 				w := weightPair(t, b, "w", typ, randomWeight(t, rng, typ, m, k), m, k)
-				for _, n := range []int{9, 17, 33, 70, 127} {
+				for _, n := range ns {
 					if !b.useMMA(w.g.Dev.(*devBuf), n, k) {
 						t.Fatalf("%s n = %d, k = %d does not take the mma path", typ, n, k)
 					}
@@ -262,12 +280,136 @@ func TestMatMulMMA(t *testing.T) {
 	}
 }
 
+// TestMatMulMMQ runs the mmq kernels (Q4_0 and Q8_0, k a multiple of 128)
+// against the reference: every token tile (n = 5 and 8 with the mma path
+// lowered to 2 tokens, 9, 17, 33, 64, 70, 127), row counts that are no
+// multiple of the 128-row tile, one chunk of k and several, every split
+// (each run twice: the same bits), and MatMulMulti's launch of two and three
+// weights of different heights; outputs poisoned. Tolerance blasF16Tol, as
+// the cuBLAS path and mma.cu (the same roundings, another order).
+func TestMatMulMMQ(t *testing.T) {
+	b := testBackend(t)
+	if b.blas.mma.maxTokens == 0 || !b.blas.mma.mmq {
+		t.Skipf("mmq kernels not available: %s", b.MatMulPath())
+	}
+	t.Logf("%s", b.MatMulPath())
+	defer withBLASMin(b, 2)()
+	if !b.useBLAS(2) {
+		t.Skipf("large-batch path off: %s", b.MatMulPath())
+	}
+	defer withMMA(b, 128)()
+	defer func(old int) { b.blas.mma.mmqSplit = old }(b.blas.mma.mmqSplit)
+	rng := newRNG(t)
+	ref := compute.NewReference()
+	ns, ms, ks := []int{5, 8, 9, 17, 33, 64, 70, 127}, []int{67, 300}, []int{128, 640}
+	if testing.Short() { // under compute-sanitizer
+		ns, ms, ks = []int{5, 9, 17, 70}, []int{67}, []int{640}
+	}
+	seen := map[string]bool{}
+	for _, typ := range []ggml.Type{ggml.Q4_0, ggml.Q8_0} {
+		layout := layoutNames[typ]
+		worst := 0.0
+		run := func(what string, dst, x, w pair) {
+			t.Helper()
+			must(t, what, b.MatMul(dst.g, x.g, w.g))
+			must(t, what, ref.MatMul(dst.r, x.r, w.r))
+			check(t, b, what, dst, blasF16Tol)
+			worst = max(worst, relErr(read(t, b, dst.g), dst.r.F32))
+		}
+		for _, m := range ms {
+			for _, k := range ks {
+				w := weightPair(t, b, "w", typ, randomWeight(t, rng, typ, m, k), m, k)
+				for _, n := range ns {
+					if !b.useMMA(w.g.Dev.(*devBuf), n, k) || !b.useMMQ(layout, k) {
+						t.Fatalf("%s n = %d, k = %d does not take the mmq path", typ, n, k)
+					}
+					p := b.planMMQ(layout, (m+mmaRows-1)/mmaRows, n, k)
+					seen[p.name] = true
+					x := f32Pair(t, b, "x", randVec(rng, n*k, 1), n, k)
+					dst := poisonedPair(t, b, "dst", n, m)
+					run(fmt.Sprintf("%s n%d m%d k%d %s", typ, n, m, k, p.name), dst, x, w)
+				}
+			}
+		}
+		// Every split, on 9 chunks of k (parts of 3, 2 and 1 chunk, and 8
+		// parts of 2 with the last ones empty): right, and the same bits
+		// every run.
+		const m, k, n = 300, 1152, 70
+		w := weightPair(t, b, "w", typ, randomWeight(t, rng, typ, m, k), m, k)
+		x := f32Pair(t, b, "x", randVec(rng, n*k, 1), n, k)
+		for _, split := range mmqSplits {
+			b.blas.mma.mmqSplit = split
+			p := b.planMMQ(layout, (m+mmaRows-1)/mmaRows, n, k)
+			if p.split != split {
+				t.Fatalf("%s: planned %d parts, want %d", typ, p.split, split)
+			}
+			seen[p.name] = true
+			dst := poisonedPair(t, b, "dst", n, m)
+			what := fmt.Sprintf("%s n%d m%d k%d %s", typ, n, m, k, p.name)
+			run(what, dst, x, w)
+			first := read(t, b, dst.g)
+			must(t, what, b.MatMul(dst.g, x.g, w.g))
+			if e := relErr(read(t, b, dst.g), first); e != 0 {
+				t.Errorf("%s: second run differs from the first, relative error %.3g", what, e)
+			}
+		}
+		b.blas.mma.mmqSplit = 0
+		// Three weights of one input in one launch (and two), rows of each
+		// a different count of tiles.
+		const km = 384
+		heights := []int{300, 67, 129}
+		var ws, dsts []pair
+		for _, h := range heights {
+			ws = append(ws, weightPair(t, b, "w", typ, randomWeight(t, rng, typ, h, km), h, km))
+		}
+		for _, nw := range []int{3, 2} {
+			for _, n := range []int{9, 64} {
+				xm := f32Pair(t, b, "x", randVec(rng, n*km, 1), n, km)
+				dsts = dsts[:0]
+				var gd, gw []*compute.Tensor
+				for i := range nw {
+					dsts = append(dsts, poisonedPair(t, b, "dst", n, heights[i]))
+					gd, gw = append(gd, dsts[i].g), append(gw, ws[i].g)
+				}
+				wbs := make([]*devBuf, nw)
+				for i := range nw {
+					wbs[i] = ws[i].g.Dev.(*devBuf)
+				}
+				if !b.useMMQMulti(layout, n, km, wbs) {
+					t.Fatalf("%s: %d weights of %d tokens do not take the mmq path together", typ, nw, n)
+				}
+				tm := 0
+				for i := range nw {
+					tm += (heights[i] + mmaRows - 1) / mmaRows
+				}
+				seen[b.planMMQ(layout, tm, n, km).name] = true
+				must(t, "multi", b.MatMulMulti(gd, xm.g, gw))
+				for i := range nw {
+					what := fmt.Sprintf("%s multi %d of %d, n%d m%d k%d", typ, i, nw, n, heights[i], km)
+					must(t, what, ref.MatMul(dsts[i].r, xm.r, ws[i].r))
+					check(t, b, what, dsts[i], blasF16Tol)
+					worst = max(worst, relErr(read(t, b, dsts[i].g), dsts[i].r.F32))
+				}
+			}
+		}
+		t.Logf("%-5s largest relative error %.3g (tolerance %.3g)", typ, worst, blasF16Tol)
+	}
+	names := slices.Sorted(maps.Keys(seen))
+	t.Logf("kernels run: %v", names)
+	for _, want := range []string{"_8_", "_16_", "_32_", "_64_", "_s1", "_s2", "_s3", "_s4", "_s8"} {
+		if !slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, want) }) {
+			t.Errorf("no kernel with %q ran: a variant went untested", want)
+		}
+	}
+}
+
 // BenchmarkMatMulBatched is the batched-decode range, 8 to 128 tokens, on
 // the mma kernels ("mma": the cp.async ones where the layout has them,
-// "mmareg": the register-staged ones) and on the cuBLAS path (dequantize to f16,
-// convert, GEMM), and at 8 tokens on the matrix-vector kernels too; weights
-// cycled through 160 MB as in BenchmarkMatVec: where cuBLAS starts to win
-// sets mmaMaxTokens.
+// "mmareg": the register-staged ones), on the mmq kernels for Q4_0 and Q8_0
+// ("mmq"; "mmqsN": N parts of k, at 64 tokens) and on the cuBLAS path
+// (dequantize to f16, convert, GEMM), and at 8 tokens on the matrix-vector
+// kernels too; weights cycled through 160 MB as in BenchmarkMatVec: where
+// cuBLAS starts to win sets mmaMaxTokens.
 func BenchmarkMatMulBatched(bm *testing.B) {
 	b := testBackend(bm)
 	if b.blas.mma.maxTokens == 0 || b.blas.h == 0 {
@@ -289,19 +431,33 @@ func BenchmarkMatMulBatched(bm *testing.B) {
 				if n <= maxMatVecTokens {
 					paths = append(paths, "matvec")
 				}
+				if b.blas.mma.mmqOff == "" && mmqLayouts[layoutNames[typ]] {
+					paths = append(paths, "mmq")
+					if n == 64 {
+						for _, sp := range mmqSplits {
+							paths = append(paths, fmt.Sprintf("mmqs%d", sp))
+						}
+					}
+				}
 				for _, path := range paths {
 					bm.Run(fmt.Sprintf("%s/%dx%d/n%d/%s", typ, sz[0], sz[1], n, path), func(bm *testing.B) {
-						lim, from, async := 0, 1, true
-						switch path {
-						case "mma":
+						lim, from, async, mmq, split := 0, 1, true, false, 0
+						switch {
+						case path == "mma":
 							lim = 1 << 20
-						case "mmareg":
+						case path == "mmareg":
 							lim, async = 1<<20, false
-						case "matvec":
+						case path == "matvec":
 							from = maxMatVecTokens + 1
+						case strings.HasPrefix(path, "mmq"):
+							lim, mmq = 1<<20, true
+							fmt.Sscanf(path, "mmqs%d", &split)
 						}
 						defer withBLASMin(b, from)()
 						defer withMMA(b, lim)()
+						defer withMMQ(b, mmq)()
+						defer func(old int) { b.blas.mma.mmqSplit = old }(b.blas.mma.mmqSplit)
+						b.blas.mma.mmqSplit = split
 						defer func(old map[string]bool) { b.blas.mma.async = old }(b.blas.mma.async)
 						b.blas.mma.async = map[string]bool{layoutNames[typ]: async}
 						benchMatMul(bm, b, typ, sz[0], sz[1], n)
@@ -310,4 +466,99 @@ func BenchmarkMatMulBatched(bm *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkMatMulMulti is a layer's products that share an input, as
+// MatMulMulti issues them, at 8, 16 and 64 tokens: Q, K and V and gate and
+// up in the 7B and TinyLlama shapes (Q4_0 and Q8_0), on the mmq kernels
+// (one conversion, one launch) and on mma.cu's (a conversion, a product and
+// a split-k sum per weight); the weights cycle through 160 MB.
+func BenchmarkMatMulMulti(bm *testing.B) {
+	b := testBackend(bm)
+	if b.blas.mma.maxTokens == 0 || b.blas.mma.mmqOff != "" {
+		bm.Skipf("needs the mmq kernels: %s", b.MatMulPath())
+	}
+	b.syncEachOp = false
+	defer func() { b.syncEachOp = true }()
+	for _, c := range []struct {
+		name string
+		typ  ggml.Type
+		rows []int
+		k    int
+	}{
+		{"7b-qkv", ggml.Q4_0, []int{4096, 4096, 4096}, 4096},
+		{"7b-gateup", ggml.Q4_0, []int{11008, 11008}, 4096},
+		{"tiny-qkv", ggml.Q8_0, []int{2048, 256, 256}, 2048},
+		{"tiny-gateup", ggml.Q8_0, []int{5632, 5632}, 2048},
+	} {
+		for _, n := range []int{8, 16, 64} {
+			for _, path := range []string{"mmq", "mma"} {
+				bm.Run(fmt.Sprintf("%s/n%d/%s", c.name, n, path), func(bm *testing.B) {
+					defer withBLASMin(b, 1)()
+					defer withMMA(b, 1<<20)()
+					defer withMMQ(b, path == "mmq")()
+					benchMulti(bm, b, c.typ, c.rows, c.k, n)
+				})
+			}
+		}
+	}
+}
+
+func benchMulti(bm *testing.B, b *Backend, typ ggml.Type, rows []int, k, n int) {
+	var sets [][]*compute.Tensor
+	bytes := 0
+	for bytes < 160<<20 || len(sets) < 2 {
+		var set []*compute.Tensor
+		for _, m := range rows {
+			data := benchWeight(bm, typ, m, k)
+			w, err := b.Upload("w", typ, []int{m, k}, data)
+			if err != nil {
+				bm.Fatal(err)
+			}
+			defer b.Free(w)
+			set = append(set, w)
+			bytes += len(data)
+		}
+		sets = append(sets, set)
+	}
+	x, err := b.NewTensor("x", ggml.F32, n, k)
+	if err != nil {
+		bm.Fatal(err)
+	}
+	defer b.Free(x)
+	if err := b.Write(x, randVec(rand.New(rand.NewPCG(3, 4)), n*k, 1)); err != nil {
+		bm.Fatal(err)
+	}
+	var ys []*compute.Tensor
+	for _, m := range rows {
+		y, err := b.NewTensor("y", ggml.F32, n, m)
+		if err != nil {
+			bm.Fatal(err)
+		}
+		defer b.Free(y)
+		ys = append(ys, y)
+	}
+	if err := b.MatMulMulti(ys, x, sets[0]); err != nil { // sizes the scratch outside the capture
+		bm.Fatal(err)
+	}
+	if err := b.sync(); err != nil {
+		bm.Fatal(err)
+	}
+	g, err := b.capture(func() error {
+		for _, set := range sets {
+			if err := b.MatMulMulti(ys, x, set); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		bm.Fatal(err)
+	}
+	defer b.destroy(g)
+	timeGPU(bm, b, func() error { return b.replay(g) })
+	calls := float64(bm.N * len(sets))
+	sec := bm.Elapsed().Seconds()
+	bm.ReportMetric(float64(bytes/len(sets))*calls/sec/1e9, "GB/s")
+	bm.ReportMetric(sec/calls*1e6, "µs/call")
 }

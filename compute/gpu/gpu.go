@@ -412,6 +412,8 @@ func kernelNames(prog string) []string {
 		}
 	case "mma.cu":
 		names = mmaKernelNames()
+	case "mmq.cu":
+		names = mmqKernelNames()
 	case "topk.cu":
 		names = []string{"topk_f32"}
 	case "mmvq.cu":

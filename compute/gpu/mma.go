@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/rocmforge/rocmforge/compute"
 	"github.com/rocmforge/rocmforge/compute/gpu/cuda"
 )
 
@@ -81,6 +82,55 @@ var mmaNames, mmaAsyncNames = func() (map[string]map[int]string, map[string]map[
 	return names, async
 }()
 
+// The mmq kernels (kernels/mmq.cu): Q4_0 and Q8_0 weights, the A operand
+// dequantized in registers, split-k parts summed within a thread block
+// cluster, up to three weights a launch. mmqTokenTiles are their token
+// tiles (BN), mmqSplits the cluster sizes (parts of k) they are built for.
+var (
+	mmqLayouts    = map[string]bool{"q4_0s": true, "q8_0s": true}
+	mmqTokenTiles = []int{8, 16, 32, 64}
+	mmqSplits     = []int{1, 2, 3, 4, 8}
+)
+
+// mmqNames[layout][bn][split] is the kernel's name.
+var mmqNames = func() map[string]map[int]map[int]string {
+	names := map[string]map[int]map[int]string{}
+	for l := range mmqLayouts {
+		names[l] = map[int]map[int]string{}
+		for _, bn := range mmqTokenTiles {
+			names[l][bn] = map[int]string{}
+			for _, s := range mmqSplits {
+				names[l][bn][s] = fmt.Sprintf("mmq_%s_%d_s%d", l, bn, s)
+			}
+		}
+	}
+	return names
+}()
+
+// mmqKernelNames lists the functions mmq.cu defines (for kernelNames).
+func mmqKernelNames() []string {
+	var names []string
+	for _, byBN := range mmqNames {
+		for _, bySplit := range byBN {
+			for _, n := range bySplit {
+				names = append(names, n)
+			}
+		}
+	}
+	return names
+}
+
+// mmqSmem is the dynamic shared memory of the mmq kernel with token tile bn
+// and split parts: two activation buffers (MMQ_XS_BYTES), or the f32 tile
+// the parts sum (BN rows of MMQ_RLD floats) if larger.
+func mmqSmem(bn, split int) int {
+	xs := 2 * (4*bn*64 + 4*32)
+	if split == 1 {
+		return xs
+	}
+	return max(xs, bn*132*4)
+}
+
 // mmaKernelNames lists the functions mma.cu defines (for kernelNames).
 func mmaKernelNames() []string {
 	names := []string{"mma_reduce"}
@@ -107,6 +157,9 @@ type mmaState struct {
 	split     int             // ROCMFORGE_GPU_MMA_SPLIT: parts of k (0: planMMA's choice)
 	async     map[string]bool // layouts on the cp.async kernels (where k allows)
 	part      scratch
+	mmq       bool   // the mmq kernels take Q4_0 and Q8_0 where k allows (sm_90)
+	mmqOff    string // why they do not
+	mmqSplit  int    // ROCMFORGE_GPU_MMQ_SPLIT: parts of k (0: planMMQ's choice)
 }
 
 // regsPerSM bounds the resident blocks (every CUDA architecture with
@@ -167,6 +220,27 @@ func (b *Backend) initMMA() {
 				}
 			}
 		}
+	}
+	mm.mmq, mm.mmqOff = false, ""
+	switch {
+	case major < 90:
+		mm.mmqOff = "off (needs sm_90 for thread block clusters, device is " + b.arch + ")"
+	case os.Getenv("ROCMFORGE_GPU_MMQ") == "0":
+		mm.mmqOff = "off (ROCMFORGE_GPU_MMQ=0)"
+	default:
+		mm.mmq = true
+		for _, byBN := range mmqNames {
+			for bn, bySplit := range byBN {
+				for split, name := range bySplit {
+					if err := setup(name, mmqSmem(bn, split)); err != nil {
+						mm.mmq, mm.mmqOff = false, "off ("+err.Error()+")"
+					}
+				}
+			}
+		}
+	}
+	if v, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_MMQ_SPLIT")); err == nil && slices.Contains(mmqSplits, v) {
+		mm.mmqSplit = v
 	}
 	mm.async = map[string]bool{}
 	for l, a := range mmaAsync {
@@ -254,11 +328,138 @@ func (b *Backend) planMMA(layout string, n, m, k int) mmaPlan {
 	return p
 }
 
+// useMMQ reports whether a product on the mma path (useMMA) by a weight in
+// layout with rows of k takes the mmq kernels.
+func (b *Backend) useMMQ(layout string, k int) bool {
+	return b.blas.mma.mmq && mmqLayouts[layout] && k%mmaChunk == 0 && k > 0
+}
+
+// mmqPlan is one mmq launch: the kernel, its token tile and split, the
+// grid.
+type mmqPlan struct {
+	name           string
+	smem           int
+	bn, split      int
+	tilesM, tilesN int
+}
+
+// planMMQ picks the token tile for n tokens and the parts of k for tilesM
+// row tiles (of all the launch's weights) of k columns: the split that
+// needs the fewest chunk-times, counted as waves of resident blocks times
+// chunks a part (ties to fewer parts: each costs a tile's sum through
+// shared memory).
+func (b *Backend) planMMQ(layout string, tilesM, n, k int) mmqPlan {
+	p := mmqPlan{bn: mmqTokenTiles[len(mmqTokenTiles)-1], tilesM: tilesM}
+	for _, bn := range mmqTokenTiles {
+		if n <= bn {
+			p.bn = bn
+			break
+		}
+	}
+	p.tilesN = (n + p.bn - 1) / p.bn
+	chunks := k / mmaChunk
+	tiles := p.tilesM * p.tilesN
+	best := math.MaxInt
+	p.split = 1
+	for _, s := range mmqSplits {
+		if s > chunks {
+			break
+		}
+		slots := max(1, b.blas.mma.slots[mmqNames[layout][p.bn][s]])
+		if cost := (tiles*s + slots - 1) / slots * ((chunks + s - 1) / s); cost < best {
+			p.split, best = s, cost
+		}
+	}
+	if f := b.blas.mma.mmqSplit; f > 0 {
+		p.split = min(f, max(1, chunks))
+		if !slices.Contains(mmqSplits, p.split) {
+			p.split = 1
+		}
+	}
+	p.name, p.smem = mmqNames[layout][p.bn][p.split], mmqSmem(p.bn, p.split)
+	return p
+}
+
+// matmulMMQ multiplies x (n rows of k, buffer xb) by up to three weights of
+// one layout on the mmq kernels (the context is current; useMMQ holds): the
+// activations rounded to f16 once, then one launch for every weight.
+func (b *Backend) matmulMMQ(layout string, xb cuda.DevicePtr, n, k int, ts []mmvqTarget) error {
+	wrap := func(err error) error {
+		if err == nil {
+			return nil
+		}
+		return fmt.Errorf("matmul: %s weights, %d tokens of %d, mmq path: %w", layout, n, k, err)
+	}
+	bl := &b.blas
+	nk := int64(n) * int64(k)
+	if err := b.grow(&bl.xh, 2*nk); err != nil {
+		return wrap(err)
+	}
+	b.args.reset().ptr(bl.xh.ptr).ptr(xb).i64(nk)
+	if err := b.launch(b.k.all["f32_to_f16"], b.gridFor(nk, 256), cuda.Dim3{X: 256}, 0); err != nil {
+		return wrap(err)
+	}
+	var tiles [3]int
+	a := b.args.reset()
+	for i := range 3 {
+		if i < len(ts) {
+			t := ts[i]
+			tiles[i] = (t.m + mmaRows - 1) / mmaRows
+			a.ptr(t.w.ptr).ptr(t.w.aux).ptr(t.dst).i32(t.m)
+		} else {
+			a.ptr(0).ptr(0).ptr(0).i32(0)
+		}
+	}
+	p := b.planMMQ(layout, tiles[0]+tiles[1]+tiles[2], n, k)
+	a.i32(tiles[0]).i32(tiles[0] + tiles[1]).ptr(bl.xh.ptr).i32(k).i32(n)
+	if p.tilesM == 0 {
+		return nil
+	}
+	grid := cuda.Dim3{X: uint32(p.tilesM), Y: uint32(p.tilesN), Z: uint32(p.split)}
+	return wrap(b.launch(b.k.all[p.name], grid, cuda.Dim3{X: mmaThreads}, p.smem))
+}
+
+// useMMQMulti reports whether products of n tokens of k by the weights wbs
+// (one layout) go to the mmq kernels together.
+func (b *Backend) useMMQMulti(layout string, n, k int, wbs []*devBuf) bool {
+	if len(wbs) < 2 || n == 0 || !b.useMMQ(layout, k) {
+		return false
+	}
+	for _, wb := range wbs {
+		if !b.useMMA(wb, n, k) {
+			return false
+		}
+	}
+	return true
+}
+
+// matmulMMQMulti is MatMulMulti on the mmq kernels (useMMQMulti holds):
+// one conversion of x and one launch for every weight.
+func (b *Backend) matmulMMQMulti(dst []*compute.Tensor, x *compute.Tensor, w []*compute.Tensor, wbs [3]*devBuf) error {
+	n, k := x.Rows(), x.Cols()
+	if b.feeding() {
+		// The graph step's feed pass sizes the scratch for the capture.
+		return b.grow(&b.blas.xh, 2*int64(n)*int64(k))
+	}
+	ts, xb, err := b.multiTargets(dst, x, w, wbs)
+	if err != nil {
+		return err
+	}
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	return b.matmulMMQ(wbs[0].layout, xb, n, k, ts[:len(w)])
+}
+
 // sizeMMA grows the activation and partial-sum scratch a MatMul of n
 // tokens by an [m, k] weight needs on the mma path.
 func (b *Backend) sizeMMA(layout string, n, m, k int) error {
 	if err := b.grow(&b.blas.xh, 2*int64(n)*int64(k)); err != nil {
 		return err
+	}
+	if b.useMMQ(layout, k) {
+		return nil // no partial sums
 	}
 	p := b.planMMA(layout, n, m, k)
 	if p.split == 1 {
@@ -276,6 +477,10 @@ func (b *Backend) matmulMMA(wb, xb, db *devBuf, rowBytes int64, n, m, k int) err
 			return nil
 		}
 		return fmt.Errorf("matmul: %s weight [%d %d], %d tokens, mma path: %w", wb.typ, m, k, n, err)
+	}
+	if b.useMMQ(wb.layout, k) {
+		ts := [1]mmvqTarget{{w: wb, rb: rowBytes, dst: db.ptr, m: m}}
+		return b.matmulMMQ(wb.layout, xb.ptr, n, k, ts[:])
 	}
 	if err := b.sizeMMA(wb.layout, n, m, k); err != nil {
 		return wrap(err)

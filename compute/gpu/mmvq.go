@@ -233,6 +233,9 @@ func (b *Backend) MatMulMulti(dst []*compute.Tensor, x *compute.Tensor, w []*com
 		defer b.leave()
 		return b.launchMMVQ(layout, xb, x.Rows(), x.Cols(), ts[:len(w)])
 	}
+	if fused && b.useMMQMulti(layout, x.Rows(), x.Cols(), wbs[:len(w)]) {
+		return b.matmulMMQMulti(dst, x, w, wbs)
+	}
 	for i := range w {
 		if err := b.MatMul(dst[i], x, w[i]); err != nil {
 			return err
