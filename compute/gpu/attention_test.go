@@ -412,3 +412,98 @@ func TestAttSplits(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAttentionBatchDecode is one layer's attention in a batched decode
+// step: 64 sequences of one query row each, contexts 129 to 256 (mean ~192,
+// as midway through `bench --parallel 64 -p 128 -n 128`), in the TinyLlama
+// and 7B shapes, over F32 and F16 pools; enough layers' pools rotate to pass
+// the L2 cache and the calls replay from a graph. GB/s counts the K and V
+// bytes the rows must read (GQA heads share theirs).
+func BenchmarkAttentionBatchDecode(bm *testing.B) {
+	b := testBackend(bm)
+	b.syncEachOp = false
+	defer func() { b.syncEachOp = true }()
+	for _, sh := range []struct {
+		name              string
+		heads, kvHeads, d int
+	}{{"tiny", 32, 4, 64}, {"7b", 32, 32, 128}} {
+		for _, typ := range []ggml.Type{ggml.F32, ggml.F16} {
+			bm.Run(fmt.Sprintf("%s/seqs64/%s", sh.name, typ), func(bm *testing.B) {
+				const seqs, bs, room = 64, 16, 256
+				p := compute.AttnParams{NHead: sh.heads, NKVHead: sh.kvHeads, HeadDim: sh.d, HeadDimV: sh.d,
+					Causal: true, Scale: float32(1 / math.Sqrt(float64(sh.d)))}
+				rng := rand.New(rand.NewPCG(9, 10))
+				kc := sh.kvHeads * sh.d
+				newT := func(t ggml.Type, rows, cols int) *compute.Tensor {
+					x, err := b.NewTensor("t", t, rows, cols)
+					if err != nil {
+						bm.Fatal(err)
+					}
+					bm.Cleanup(func() { b.Free(x) })
+					return x
+				}
+				// Block tables: sequence i owns blocks i, i+64, i+128, ...
+				// (interleaved, as a pool handed out block by block).
+				ss := make([]compute.SeqAttn, seqs)
+				pos := make([]int32, seqs)
+				keyBytes := 0
+				rowBytes, _ := typ.RowSize(int64(kc))
+				for i := range ss {
+					ctx := 129 + i*127/(seqs-1)
+					blocks := make([]int32, room/bs)
+					for j := range blocks {
+						blocks[j] = int32(j*seqs + i)
+					}
+					ss[i] = compute.SeqAttn{QStart: i, QLen: 1, CtxLen: ctx, Blocks: blocks}
+					pos[i] = int32(ctx - 1)
+					keyBytes += 2 * ctx * int(rowBytes)
+				}
+				const srcRows = 1024
+				src := newT(ggml.F32, srcRows, kc)
+				if err := b.Write(src, randVec(rng, srcRows*kc, 1)); err != nil {
+					bm.Fatal(err)
+				}
+				poolBytes := 2 * seqs * room * int(rowBytes)
+				layers := min(8, max(2, (160<<20+poolBytes-1)/poolBytes))
+				slots := make([]int32, srcRows)
+				pools := make([]compute.KVPool, layers)
+				for l := range pools {
+					pools[l] = compute.KVPool{K: newT(typ, seqs*room, kc), V: newT(typ, seqs*room, kc), BlockSize: bs}
+					for s0 := 0; s0 < seqs*room; s0 += srcRows {
+						for j := range slots {
+							slots[j] = int32(s0 + j)
+						}
+						if err := b.KVWrite(pools[l], src, src, slots); err != nil {
+							bm.Fatal(err)
+						}
+					}
+				}
+				q := newT(ggml.F32, seqs, sh.heads*sh.d)
+				if err := b.Write(q, randVec(rng, seqs*sh.heads*sh.d, 1)); err != nil {
+					bm.Fatal(err)
+				}
+				out := newT(ggml.F32, seqs, sh.heads*sh.d)
+				if err := b.sync(); err != nil {
+					bm.Fatal(err)
+				}
+				g, err := b.capture(func() error {
+					for _, pool := range pools {
+						if err := b.Attention(out, q, pool, pos, ss, p); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					bm.Fatal(err)
+				}
+				defer b.destroy(g)
+				timeGPU(bm, b, func() error { return b.replay(g) })
+				calls := float64(bm.N * layers)
+				sec := bm.Elapsed().Seconds()
+				bm.ReportMetric(sec/calls*1e6, "µs/call")
+				bm.ReportMetric(float64(keyBytes)*calls/sec/1e9, "GB/s")
+			})
+		}
+	}
+}
