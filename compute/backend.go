@@ -202,6 +202,15 @@ type RoPEPairer interface {
 	RoPEPair(q, k *Tensor, pos []int32, p RoPEParams) error
 }
 
+// RoPEKVWriter is an optional Backend capability: RoPE of the queries q and
+// keys k of a step ([n, heads, headDim], same positions and parameters),
+// then KVWrite of the rotated keys (kRows: k's storage as [n,
+// kvHeads*headDim]) and of the values v into pool at slots, in one call,
+// with the results of the separate ops bit for bit.
+type RoPEKVWriter interface {
+	RoPEKVWrite(q, k, kRows, v *Tensor, pos []int32, p RoPEParams, pool KVPool, slots []int32) error
+}
+
 // Reshape returns a tensor that shares t's storage under another shape with
 // the same number of elements (a view, e.g. [n, heads*hd] as [n*heads, hd]).
 func Reshape(t *Tensor, shape ...int) (*Tensor, error) {
