@@ -86,6 +86,7 @@ type core struct {
 	opSeq  uint64  // ops entered so far: what the q8 scratch holds is valid for the op after the one that wrote it
 	q8     q8State // the quantized activations
 	argOut scratch // ArgmaxRows' device output
+	dec    decodeFuse
 
 	// TopKRows' output buffers (topk.go).
 	topk topkState
@@ -149,7 +150,7 @@ func newBackend(v Vendor, ordinal int) (b *Backend, err error) {
 	b = &Backend{core: &core{drv: drv, vendor: v, args: newLaunchArgs(), nvrtc: rtc.Version(), graphsOn: graphsFromEnv(),
 		fuseOn: os.Getenv("ROCMFORGE_GPU_FUSE") != "0", attMaxWarps: attMaxWarps,
 		attTileOn: os.Getenv("ROCMFORGE_GPU_ATT_TILE") != "0", mmvqOn: v == CUDA && mmvqFromEnv(),
-		q8: q8State{maxTPR: mmvqTPRFromEnv(), r8: os.Getenv("ROCMFORGE_GPU_MMVQ_R8") == "1"}}}
+		q8: q8State{maxTPR: mmvqTPRFromEnv(), r8: os.Getenv("ROCMFORGE_GPU_MMVQ_R8") == "1"}, dec: decodeFuseFromEnv()}}
 	if w, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_ATT_WARPS")); err == nil && w >= 1 && w <= attMaxWarps {
 		b.attMaxWarps = w
 	}
@@ -314,6 +315,7 @@ func pdlKernel(name string) bool {
 		return true
 	}
 	return strings.HasPrefix(name, "mmvq_") || strings.HasPrefix(name, "matvecm_") ||
+		strings.HasPrefix(name, "rope_kv_") ||
 		(strings.HasPrefix(name, "matvec_") && !strings.HasPrefix(name, "matvec_gen_"))
 }
 
@@ -394,6 +396,9 @@ func kernelNames(prog string) []string {
 			"swiglu_q8_f32"}
 	case "rope.cu":
 		names = []string{"rope_f32"}
+		for _, l := range attLayouts {
+			names = append(names, ropeKVNames[l])
+		}
 	case "attention.cu":
 		names = attentionKernelNames()
 	case "embedding.cu":
@@ -444,8 +449,8 @@ func kernelNames(prog string) []string {
 // what cuLaunchKernel reads. It lives on the heap for the backend's life,
 // so launches allocate nothing.
 type launchArgs struct {
-	vals [24]uint64
-	ptrs [24]unsafe.Pointer
+	vals [32]uint64
+	ptrs [32]unsafe.Pointer
 	n    int
 }
 

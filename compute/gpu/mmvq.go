@@ -163,7 +163,7 @@ func (b *Backend) launchMMVQ(layout string, xb cuda.DevicePtr, n, k int, ts []mm
 		rows, name = 8, mmvqNames[layout][0]
 	}
 	total := b.multiArgs(ts, rows*(mmvqThreads/tpr))
-	b.args.ptr(q).ptr(d).i32(k).i32(n).i32(tpr)
+	b.args.ptr(q).ptr(d).i32(k).i32(n).i32(tpr).i32(b.pf(layout))
 	if total == 0 {
 		return nil
 	}
@@ -302,7 +302,7 @@ func (b *Backend) launchFloatMulti(layout string, xb cuda.DevicePtr, n, k int, t
 		nt *= 2
 	}
 	total := b.multiArgs(ts, mvWarps)
-	b.args.ptr(xb).i32(k).i32(n)
+	b.args.ptr(xb).i32(k).i32(n).i32(b.pf(layout))
 	if total == 0 {
 		return nil
 	}

@@ -434,50 +434,9 @@ func (b *Backend) RoPEPair(q, k *compute.Tensor, pos []int32, p compute.RoPEPara
 
 // rope rotates x and, when x2 is not nil, x2 (same tokens and head size).
 func (b *Backend) rope(x, x2 *compute.Tensor, pos []int32, p compute.RoPEParams) error {
-	if err := compute.CheckRoPE(x, pos, p); err != nil {
+	r, err := b.ropeArgs(x, x2, pos, p)
+	if err != nil || r.n == 0 || r.heads+r.heads2 == 0 {
 		return err
-	}
-	xb, err := b.f32Buf("rope", "x", x)
-	if err != nil {
-		return err
-	}
-	n, heads, hd := x.Shape[0], x.Shape[1], x.Shape[2]
-	var x2p cuda.DevicePtr
-	heads2 := 0
-	if x2 != nil {
-		x2b, err := b.f32Buf("rope", "k", x2)
-		if err != nil {
-			return err
-		}
-		x2p, heads2 = x2b.ptr, x2.Shape[1]
-	}
-	if n == 0 || heads+heads2 == 0 {
-		return nil
-	}
-	// The per-call constants, computed exactly as compute.RoPECache does.
-	freqScale := p.FreqScale
-	if freqScale == 0 {
-		freqScale = 1
-	}
-	mscale := p.AttnFactor
-	if mscale == 0 && p.ExtFactor == 0 {
-		mscale = 1
-	}
-	var corr [2]float32
-	if p.ExtFactor != 0 {
-		corr = compute.RoPECorrDims(p.NRot, p.OrigCtx, p.FreqBase, p.BetaFast, p.BetaSlow)
-		mscale *= 1 + 0.1*float32(math.Log(float64(1/freqScale)))
-	}
-	thetaScale := float32(math.Pow(float64(p.FreqBase), float64(float32(-2)/float32(p.NRot))))
-	neox := 0
-	if p.Kind == compute.RoPENeoX {
-		neox = 1
-	}
-	var ff cuda.DevicePtr
-	if p.FreqFactors != nil {
-		if ff, err = b.vecBuf("rope", "FreqFactors", p.FreqFactors, p.NRot/2, fmt.Sprintf("NRot %d", p.NRot)); err != nil {
-			return err
-		}
 	}
 	if b.feeding() {
 		return b.stagePut(true, pos)
@@ -490,11 +449,53 @@ func (b *Backend) rope(x, x2 *compute.Tensor, pos []int32, p compute.RoPEParams)
 		return fmt.Errorf("rope: %w", err)
 	}
 	// Head chunks of ~256 rotary pairs: several blocks for a decode step.
-	total := heads + heads2
+	total := r.heads + r.heads2
 	hpb := max(1, min(total, 256/max(1, p.NRot/2)))
 	chunks := (total + hpb - 1) / hpb
-	b.args.reset().ptr(xb.ptr).ptr(b.stage.ptrs[0]).i32(heads).i32(hd).i32(p.NRot).i32(neox).
-		f32(thetaScale).f32(freqScale).f32(p.ExtFactor).f32(mscale).f32(corr[0]).f32(corr[1]).ptr(ff).
-		ptr(x2p).i32(heads2).i32(hpb)
-	return b.launch(b.k.rope, cuda.Dim3{X: uint32(n), Y: uint32(chunks)}, cuda.Dim3{X: uint32(b.rowThreads(hpb * p.NRot / 2))}, 4*p.NRot)
+	r.put(b.args.reset(), b.stage.ptrs[0], hpb)
+	return b.launch(b.k.rope, cuda.Dim3{X: uint32(r.n), Y: uint32(chunks)}, cuda.Dim3{X: uint32(b.rowThreads(hpb * p.NRot / 2))}, 4*p.NRot)
+}
+
+// ropeCall is a checked rope_f32 launch: the tensors and the constants.
+type ropeCall struct {
+	x, x2, ff            cuda.DevicePtr
+	n, heads, hd, heads2 int
+	nrot                 int
+	c                    ropeConsts
+}
+
+// ropeArgs checks RoPE of x and, when x2 is not nil, x2, and gathers the
+// launch's arguments.
+func (b *Backend) ropeArgs(x, x2 *compute.Tensor, pos []int32, p compute.RoPEParams) (ropeCall, error) {
+	var r ropeCall
+	if err := compute.CheckRoPE(x, pos, p); err != nil {
+		return r, err
+	}
+	xb, err := b.f32Buf("rope", "x", x)
+	if err != nil {
+		return r, err
+	}
+	r.x, r.n, r.heads, r.hd, r.nrot = xb.ptr, x.Shape[0], x.Shape[1], x.Shape[2], p.NRot
+	if x2 != nil {
+		x2b, err := b.f32Buf("rope", "k", x2)
+		if err != nil {
+			return r, err
+		}
+		r.x2, r.heads2 = x2b.ptr, x2.Shape[1]
+	}
+	if p.FreqFactors != nil {
+		if r.ff, err = b.vecBuf("rope", "FreqFactors", p.FreqFactors, p.NRot/2, fmt.Sprintf("NRot %d", p.NRot)); err != nil {
+			return r, err
+		}
+	}
+	r.c = newRoPEConsts(p)
+	return r, nil
+}
+
+// put appends rope_f32's arguments (positions at posp, hpb heads a block).
+func (r *ropeCall) put(a *launchArgs, posp cuda.DevicePtr, hpb int) *launchArgs {
+	c := &r.c
+	return a.ptr(r.x).ptr(posp).i32(r.heads).i32(r.hd).i32(r.nrot).i32(c.neox).
+		f32(c.thetaScale).f32(c.freqScale).f32(c.ext).f32(c.mscale).f32(c.corr[0]).f32(c.corr[1]).ptr(r.ff).
+		ptr(r.x2).i32(r.heads2).i32(hpb)
 }

@@ -10,6 +10,7 @@
 // memory with dq<T> (any type), float FMA, 4x4 outputs per thread.
 #include "common.h"
 #include "quant.h"
+#include "rf_fuse.h"
 
 #define MV_WARPS 4  // warps (rows) per block
 
@@ -35,11 +36,26 @@ __device__ __forceinline__ void mv_store(float* y, const float* acc, int row, in
     float acc[NT];                                                  \
     _Pragma("unroll") for (int t = 0; t < NT; t++) acc[t] = 0.0f;
 
+// MV_PROLOGUE_PF is MV_PROLOGUE that first, when pf != 0, prefetches the
+// block's weight rows (ESIZE bytes an element, a request every pf bytes)
+// into L2 while the previous kernel may still run (rf_fuse.h).
+#define MV_PROLOGUE_PF(ESIZE)                                                                              \
+    rf_pdl_launch();                                                                                       \
+    if (pf)                                                                                                \
+        rf_prefetch_l2(w + (i64)blk * MV_WARPS * k * (ESIZE),                                              \
+                       (i64)min(MV_WARPS, m - blk * MV_WARPS) * k * (ESIZE), pf);                          \
+    rf_pdl_wait();                                                                                         \
+    const int row = blk * MV_WARPS + threadIdx.x / WARP_SIZE;                                              \
+    const int lane = threadIdx.x % WARP_SIZE;                                                              \
+    if (row >= m) return;                                                                                  \
+    float acc[NT];                                                                                         \
+    _Pragma("unroll") for (int t = 0; t < NT; t++) acc[t] = 0.0f;
+
 // F32 weights, k % 4 == 0: 16-byte loads of weights and activations.
 template <int NT>
 __device__ void mv_f32(const u8* __restrict__ w, const float* __restrict__ x, float* __restrict__ y, int m, int k, int n,
-                       int blk) {
-    MV_PROLOGUE
+                       int blk, int pf) {
+    MV_PROLOGUE_PF(4)
     const float4* wr = (const float4*)(w + (i64)row * k * 4);
     const int nc = k >> 2;
 #pragma unroll 4
@@ -57,8 +73,8 @@ __device__ void mv_f32(const u8* __restrict__ w, const float* __restrict__ x, fl
 // F16/BF16 weights, k % 8 == 0: one 16-byte load is 8 weights.
 template <int NT, bool BF>
 __device__ void mv_f16(const u8* __restrict__ w, const float* __restrict__ x, float* __restrict__ y, int m, int k, int n,
-                       int blk) {
-    MV_PROLOGUE
+                       int blk, int pf) {
+    MV_PROLOGUE_PF(2)
     const uint4* wr = (const uint4*)(w + (i64)row * k * 2);
     const int nc = k >> 3;
 #pragma unroll 2
@@ -106,20 +122,21 @@ __device__ void mv_generic(const u8* __restrict__ w, const u8* __restrict__ aux,
     const u8 *__restrict__ w, const u8 *__restrict__ aux, i64 rowBytes, const float *__restrict__ x, float *__restrict__ y, int m, int k, int n
 #define MV_BOUNDS __launch_bounds__(MV_WARPS * WARP_SIZE)
 
-#define MV_FAST(NT)                                                                                              \
-    extern "C" __global__ void MV_BOUNDS matvec_f32_##NT(MV_ARGS) { mv_f32<NT>(w, x, y, m, k, n, blockIdx.x); }             \
-    extern "C" __global__ void MV_BOUNDS matvec_f16_##NT(MV_ARGS) { mv_f16<NT, false>(w, x, y, m, k, n, blockIdx.x); }      \
-    extern "C" __global__ void MV_BOUNDS matvec_bf16_##NT(MV_ARGS) { mv_f16<NT, true>(w, x, y, m, k, n, blockIdx.x); }      \
-    extern "C" __global__ void MV_BOUNDS matvecm_f32_##NT(MVM_ARGS) { MVM_SELECT mv_f32<NT>(w, x, y, m, k, n, blk); }       \
-    extern "C" __global__ void MV_BOUNDS matvecm_f16_##NT(MVM_ARGS) { MVM_SELECT mv_f16<NT, false>(w, x, y, m, k, n, blk); } \
-    extern "C" __global__ void MV_BOUNDS matvecm_bf16_##NT(MVM_ARGS) { MVM_SELECT mv_f16<NT, true>(w, x, y, m, k, n, blk); }
+#define MV_FAST(NT)                                                                                                      \
+    extern "C" __global__ void MV_BOUNDS matvec_f32_##NT(MV_ARGS) { mv_f32<NT>(w, x, y, m, k, n, blockIdx.x, 0); }                  \
+    extern "C" __global__ void MV_BOUNDS matvec_f16_##NT(MV_ARGS) { mv_f16<NT, false>(w, x, y, m, k, n, blockIdx.x, 0); }           \
+    extern "C" __global__ void MV_BOUNDS matvec_bf16_##NT(MV_ARGS) { mv_f16<NT, true>(w, x, y, m, k, n, blockIdx.x, 0); }           \
+    extern "C" __global__ void MV_BOUNDS matvecm_f32_##NT(MVM_ARGS) { MVM_SELECT mv_f32<NT>(w, x, y, m, k, n, blk, pf); }           \
+    extern "C" __global__ void MV_BOUNDS matvecm_f16_##NT(MVM_ARGS) { MVM_SELECT mv_f16<NT, false>(w, x, y, m, k, n, blk, pf); }    \
+    extern "C" __global__ void MV_BOUNDS matvecm_bf16_##NT(MVM_ARGS) { MVM_SELECT mv_f16<NT, true>(w, x, y, m, k, n, blk, pf); }
 
 // matvecm_*: up to three float weights that share x (Q, K, V; gate, up) in
 // one launch: blocks [0, nb0) do weight 0, the next nb1 weight 1, the rest
 // weight 2 (the argument order of mmvq.cu's kernels).
 #define MVM_ARGS                                                                                                    \
     const u8 *w0, const u8 *a0, i64 rb0, float *y0, int m0, int nb0, const u8 *w1, const u8 *a1, i64 rb1, float *y1, \
-        int m1, int nb1, const u8 *w2, const u8 *a2, i64 rb2, float *y2, int m2, const float *__restrict__ x, int k, int n
+        int m1, int nb1, const u8 *w2, const u8 *a2, i64 rb2, float *y2, int m2, const float *__restrict__ x, int k, int n, \
+        int pf
 #define MVM_SELECT                                                    \
     int blk = blockIdx.x;                                             \
     const u8* w = w0;                                                 \

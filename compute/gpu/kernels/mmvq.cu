@@ -16,8 +16,14 @@
 // group walking the k dimension of its R rows in "units" (32 elements for
 // Q4_0/Q8_0, 64 for Q4_K), lanes on consecutive units, so weight loads are
 // 16-byte and coalesced. A unit's activations are loaded once for all R rows.
+//
+// pf != 0: before waiting for the previous kernel, the block asks L2 for
+// its weight rows (pf bytes between prefetches; the weights never depend on
+// that kernel), so that under programmatic dependent launch the fetch
+// overlaps the previous kernel's tail (rf_fuse.h).
 #include "common.h"
 #include "quant.h"
+#include "rf_fuse.h"
 
 #define MMVQ_THREADS 128
 
@@ -269,14 +275,31 @@ __device__ __forceinline__ void mmvq(const MWeight& W, int blk, const i8* __rest
     }
 }
 
+// mmvq_prefetch asks L2 for the weight bytes of the block's rows, one
+// request every step bytes (every layout stores a row's bytes contiguously;
+// the split ones keep their f16 scales apart, in aux).
+template <int T>
+__device__ __forceinline__ void mmvq_prefetch(const MWeight& W, int blk, int k, int tpr, int R, int step) {
+    const int rows = (MMVQ_THREADS / tpr) * R, r0 = blk * rows, nr = min(rows, W.m - r0);
+    if (nr <= 0) return;
+    const int nb = k >> 5;
+    if (T == T_Q4_0S || T == T_Q8_0S) {
+        const i64 qb = (i64)nb * (T == T_Q4_0S ? 16 : 32);
+        rf_prefetch_l2(W.w + (i64)r0 * qb, (i64)nr * qb, step);
+        rf_prefetch_l2(W.aux + (i64)r0 * nb * 2, (i64)nr * nb * 2, step);
+    } else {
+        rf_prefetch_l2(W.w + (i64)r0 * W.rowBytes, (i64)nr * W.rowBytes, step);
+    }
+}
+
 #define MMVQ_ARGS                                                                                                    \
     const u8 *w0, const u8 *a0, i64 rb0, float *y0, int m0, int nb0, const u8 *w1, const u8 *a1, i64 rb1, float *y1, \
         int m1, int nb1, const u8 *w2, const u8 *a2, i64 rb2, float *y2, int m2, const i8 *__restrict__ xq,           \
-        const float2 *__restrict__ xd, int k, int n, int tpr
+        const float2 *__restrict__ xd, int k, int n, int tpr, int pf
 
 template <int T, int NT, int R>
 __device__ __forceinline__ void mmvq_multi(MMVQ_ARGS) {
-    rf_pdl_entry();
+    rf_pdl_launch();
     int blk = blockIdx.x;
     MWeight W;
     if (blk < nb0) {
@@ -288,6 +311,8 @@ __device__ __forceinline__ void mmvq_multi(MMVQ_ARGS) {
         W = MWeight{w2, a2, rb2, y2, m2};
         blk -= nb0 + nb1;
     }
+    if (pf) mmvq_prefetch<T>(W, blk, k, tpr, R, pf);
+    rf_pdl_wait();
     mmvq<T, NT, R>(W, blk, xq, xd, k, n, tpr);
 }
 
@@ -296,19 +321,19 @@ __device__ __forceinline__ void mmvq_multi(MMVQ_ARGS) {
 #define MMVQ_B __launch_bounds__(MMVQ_THREADS)
 #define MMVQ(TNAME, T)                                                                                         \
     extern "C" __global__ void MMVQ_B mmvq_##TNAME##_1(MMVQ_ARGS) {                                            \
-        mmvq_multi<T, 1, 4>(w0, a0, rb0, y0, m0, nb0, w1, a1, rb1, y1, m1, nb1, w2, a2, rb2, y2, m2, xq, xd, k, n, tpr); \
+        mmvq_multi<T, 1, 4>(w0, a0, rb0, y0, m0, nb0, w1, a1, rb1, y1, m1, nb1, w2, a2, rb2, y2, m2, xq, xd, k, n, tpr, pf); \
     }                                                                                                          \
     extern "C" __global__ void MMVQ_B mmvq_##TNAME##_1r8(MMVQ_ARGS) {                                          \
-        mmvq_multi<T, 1, 8>(w0, a0, rb0, y0, m0, nb0, w1, a1, rb1, y1, m1, nb1, w2, a2, rb2, y2, m2, xq, xd, k, n, tpr); \
+        mmvq_multi<T, 1, 8>(w0, a0, rb0, y0, m0, nb0, w1, a1, rb1, y1, m1, nb1, w2, a2, rb2, y2, m2, xq, xd, k, n, tpr, pf); \
     }                                                                                                          \
     extern "C" __global__ void MMVQ_B mmvq_##TNAME##_2(MMVQ_ARGS) {                                            \
-        mmvq_multi<T, 2, 4>(w0, a0, rb0, y0, m0, nb0, w1, a1, rb1, y1, m1, nb1, w2, a2, rb2, y2, m2, xq, xd, k, n, tpr); \
+        mmvq_multi<T, 2, 4>(w0, a0, rb0, y0, m0, nb0, w1, a1, rb1, y1, m1, nb1, w2, a2, rb2, y2, m2, xq, xd, k, n, tpr, pf); \
     }                                                                                                          \
     extern "C" __global__ void MMVQ_B mmvq_##TNAME##_4(MMVQ_ARGS) {                                            \
-        mmvq_multi<T, 4, 2>(w0, a0, rb0, y0, m0, nb0, w1, a1, rb1, y1, m1, nb1, w2, a2, rb2, y2, m2, xq, xd, k, n, tpr); \
+        mmvq_multi<T, 4, 2>(w0, a0, rb0, y0, m0, nb0, w1, a1, rb1, y1, m1, nb1, w2, a2, rb2, y2, m2, xq, xd, k, n, tpr, pf); \
     }                                                                                                          \
     extern "C" __global__ void MMVQ_B mmvq_##TNAME##_8(MMVQ_ARGS) {                                            \
-        mmvq_multi<T, 8, 2>(w0, a0, rb0, y0, m0, nb0, w1, a1, rb1, y1, m1, nb1, w2, a2, rb2, y2, m2, xq, xd, k, n, tpr); \
+        mmvq_multi<T, 8, 2>(w0, a0, rb0, y0, m0, nb0, w1, a1, rb1, y1, m1, nb1, w2, a2, rb2, y2, m2, xq, xd, k, n, tpr, pf); \
     }
 
 MMVQ(q4_0s, T_Q4_0S)
