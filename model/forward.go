@@ -113,6 +113,7 @@ func (m *Model) forwardOps(be compute.Backend, b *Batch, c *Cache) error {
 	hp := &m.HParams
 	o := &ops{b: be, layer: -1}
 	o.mm, _ = be.(compute.MultiMatMuler)
+	o.rkv, _ = be.(compute.RoPEKVWriter)
 
 	// Token (and, for gpt2, position) embeddings.
 	o.embedding(&s.x, m.tokEmbd, b.Tokens)
@@ -221,10 +222,10 @@ func (m *Model) attention(o *ops, ly *layer, il int, b *Batch, pool compute.KVPo
 	if m.arch.rope != ropeNone {
 		p := hp.RoPE(il, m.arch.computeRoPE())
 		p.FreqFactors = m.ropeFreqs
-		o.ropePair(&s.q3, &s.k3, b.Positions, p)
+		o.ropeKVWrite(&s.q3, &s.k3, &s.k, &s.v, b.Positions, p, pool, b.Slots)
+	} else {
+		o.kvWrite(pool, &s.k, &s.v, b.Slots)
 	}
-
-	o.kvWrite(pool, &s.k, &s.v, b.Slots)
 	o.attention(&s.att, &s.q, pool, b.Positions, b.Seqs, compute.AttnParams{
 		NHead:    hp.NHead,
 		NKVHead:  hp.NHeadKV,

@@ -14,6 +14,7 @@ type ops struct {
 	layer int // for error messages; -1 outside the blocks
 	err   error
 	mm    compute.MultiMatMuler // o.b's, when it has the capability
+	rkv   compute.RoPEKVWriter  // likewise
 	mmDst [3]*compute.Tensor    // matmulMulti's arguments (no allocation per call)
 	mmW   [3]*compute.Tensor
 }
@@ -145,6 +146,20 @@ func (o *ops) copyCols(dst, src *compute.Tensor, dstCol, srcCol, cols int) {
 	if o.err == nil {
 		o.check("copy", o.b.Copy(dst, src, dstCol, srcCol, cols))
 	}
+}
+
+// ropeKVWrite rotates q3 and k3 ([n, heads, hd] views of q and k) and
+// writes k and v into the pool: one call where the backend offers it.
+func (o *ops) ropeKVWrite(q3, k3, k, v *compute.Tensor, pos []int32, p compute.RoPEParams, pool compute.KVPool, slots []int32) {
+	if o.err != nil {
+		return
+	}
+	if o.rkv != nil {
+		o.check("rope+kv write", o.rkv.RoPEKVWrite(q3, k3, k, v, pos, p, pool, slots))
+		return
+	}
+	o.ropePair(q3, k3, pos, p)
+	o.kvWrite(pool, k, v, slots)
 }
 
 func (o *ops) kvWrite(pool compute.KVPool, k, v *compute.Tensor, slots []int32) {
