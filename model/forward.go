@@ -99,7 +99,7 @@ func (m *Model) forward(b *Batch, c *Cache) error {
 	if graphs {
 		key := stepKey{m: m, c: c, gen: s.gen, n: n, nOut: len(b.Outputs), nSeq: len(b.Seqs),
 			inOrder: allRowsInOrder(b.Outputs, n)}
-		return g.GraphStep(key, func(be compute.Backend) error { return m.forwardOps(be, b, c) })
+		return m.graphStep(g, key, b, c)
 	}
 	return m.forwardOps(m.b, b, c)
 }
@@ -111,7 +111,10 @@ func (m *Model) forwardOps(be compute.Backend, b *Batch, c *Cache) error {
 	n := len(b.Tokens)
 	s := &m.s
 	hp := &m.HParams
-	o := &ops{b: be, layer: -1}
+	// The model's ops value, reset: a fresh one per step would be a heap
+	// allocation (its methods take it by pointer).
+	o := &m.ops
+	*o = ops{b: be, layer: -1}
 	o.mm, _ = be.(compute.MultiMatMuler)
 	o.rkv, _ = be.(compute.RoPEKVWriter)
 

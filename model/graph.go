@@ -43,9 +43,43 @@ type stepKey struct {
 	inOrder       bool
 }
 
+// stepRun is the step GraphStep records: forwardOps on the batch and cache
+// of the current call, reached through a method value made once, so that a
+// step allocates no closure.
+type stepRun struct {
+	m *Model
+	b *Batch
+	c *Cache
+}
+
+func (r *stepRun) ops(be compute.Backend) error { return r.m.forwardOps(be, r.b, r.c) }
+
+// graphStep runs a step of shape key through g without allocating: the key
+// is boxed once per shape (GraphStep takes an any) and the step function
+// is the model's stepRun.
+func (m *Model) graphStep(g stepGrapher, key stepKey, b *Batch, c *Cache) error {
+	if m.runFn == nil {
+		m.run.m = m
+		m.runFn = m.run.ops
+	}
+	m.run.b, m.run.c = b, c
+	boxed, ok := m.stepKeys[key]
+	if !ok {
+		if m.stepKeys == nil || len(m.stepKeys) >= 4096 {
+			m.stepKeys = map[stepKey]any{}
+		}
+		boxed = key
+		m.stepKeys[key] = boxed
+	}
+	err := g.GraphStep(boxed, m.runFn)
+	m.run.b, m.run.c = nil, nil
+	return err
+}
+
 // dropGraphs forgets the backend's recorded steps, whose tensors are about
 // to go away.
 func (m *Model) dropGraphs() {
+	clear(m.stepKeys)
 	if g, ok := m.b.(stepGrapher); ok {
 		g.DropGraphs()
 	}

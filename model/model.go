@@ -40,7 +40,13 @@ type Model struct {
 	graphTokens int
 	// pad holds a decode batch padded to its graph bucket (padDecode).
 	pad Batch
-	s   scratch
+	// Per-step state kept here so that a decode step allocates nothing:
+	// the graph step function and the boxed keys (graphStep), the ops.
+	run      stepRun
+	runFn    func(compute.Backend) error
+	stepKeys map[stepKey]any
+	ops      ops
+	s        scratch
 }
 
 // Load reads the hyperparameters of f and uploads its weights to b in their

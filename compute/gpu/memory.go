@@ -324,13 +324,16 @@ func (b *Backend) f32Buf(op, role string, t *compute.Tensor) (*devBuf, error) {
 }
 
 // vecBuf returns the F32 device vector of a checked 1-D weight or bias.
-func (b *Backend) vecBuf(op, role string, v *compute.Tensor, n int, against string) (cuda.DevicePtr, error) {
+//
+// against describes what fixes n, for the error; it is called only on
+// failure, so that the decode path builds no strings.
+func (b *Backend) vecBuf(op, role string, v *compute.Tensor, n int, against func() string) (cuda.DevicePtr, error) {
 	buf, err := b.buf(op, role, v)
 	if err != nil {
 		return 0, err
 	}
 	if len(v.Shape) != 1 || v.Shape[0] != n {
-		return 0, fmt.Errorf("%s: %s but %s %s (want [%d])", op, against, role, v, n)
+		return 0, fmt.Errorf("%s: %s but %s %s (want [%d])", op, against(), role, v, n)
 	}
 	if buf.f32 == 0 && n > 0 {
 		return 0, fmt.Errorf("%s: %s %s has no F32 copy (made with NewTensor as %s)", op, role, v, v.Type)

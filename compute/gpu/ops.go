@@ -163,7 +163,7 @@ func (b *Backend) AddBias(x, bias *compute.Tensor) error {
 	if err != nil {
 		return err
 	}
-	bp, err := b.vecBuf(op, "b", bias, x.Cols(), "x "+x.String())
+	bp, err := b.vecBuf(op, "b", bias, x.Cols(), func() string { return "x " + x.String() })
 	if err != nil {
 		return err
 	}
@@ -224,7 +224,7 @@ func (b *Backend) normArgs(op string, dst, x, w, bias *compute.Tensor, eps float
 	if err = checkSameShape(op, "x", x, "dst", dst); err != nil {
 		return
 	}
-	against := "x " + x.String()
+	against := func() string { return "x " + x.String() }
 	if w != nil {
 		if wp, err = b.vecBuf(op, "w", w, x.Cols(), against); err != nil {
 			return
@@ -484,7 +484,7 @@ func (b *Backend) ropeArgs(x, x2 *compute.Tensor, pos []int32, p compute.RoPEPar
 		r.x2, r.heads2 = x2b.ptr, x2.Shape[1]
 	}
 	if p.FreqFactors != nil {
-		if r.ff, err = b.vecBuf("rope", "FreqFactors", p.FreqFactors, p.NRot/2, fmt.Sprintf("NRot %d", p.NRot)); err != nil {
+		if r.ff, err = b.vecBuf("rope", "FreqFactors", p.FreqFactors, p.NRot/2, func() string { return fmt.Sprintf("NRot %d", p.NRot) }); err != nil {
 			return r, err
 		}
 	}
