@@ -2,6 +2,8 @@ package cuda
 
 import (
 	"fmt"
+	"runtime"
+	"sync"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
@@ -185,6 +187,23 @@ func (d *Driver) call(fn uintptr, args ...uintptr) int {
 	return int(int32(r))
 }
 
+// hotArgs are argument arrays for the calls every decode step makes,
+// reused: purego.SyscallN's variadic arguments escape to the heap, so a
+// call written with a literal argument list allocates its array each time.
+var hotArgs = sync.Pool{New: func() any { return new([12]uintptr) }}
+
+// callHot is call for the per-step calls, without allocating: its first n
+// of a0..a3 are the arguments. None may be a Go pointer that only this
+// call keeps alive (callers pass handles, device addresses, sizes, and host
+// addresses their callers hold).
+func callHot(fn uintptr, n int, a0, a1, a2, a3 uintptr) int {
+	p := hotArgs.Get().(*[12]uintptr)
+	p[0], p[1], p[2], p[3] = a0, a1, a2, a3
+	r, _, _ := purego.SyscallN(fn, p[:n]...)
+	hotArgs.Put(p)
+	return int(int32(r))
+}
+
 // check turns a CUresult into an error naming the call.
 func (d *Driver) check(fn string, code int) error {
 	if code == 0 {
@@ -281,7 +300,7 @@ func (d *Driver) PrimaryCtxRelease(dev Device) error {
 // threads, so callers lock the goroutine to its thread (runtime.LockOSThread)
 // around SetCurrent and the calls that need the context.
 func (d *Driver) SetCurrent(ctx Context) error {
-	return d.check("cuCtxSetCurrent", d.call(d.cuCtxSetCurrent, uintptr(ctx)))
+	return d.check("cuCtxSetCurrent", callHot(d.cuCtxSetCurrent, 1, uintptr(ctx), 0, 0, 0))
 }
 
 // StreamCreate makes a stream that does not synchronize with the legacy
@@ -300,7 +319,7 @@ func (d *Driver) StreamDestroy(s Stream) error {
 
 // StreamSynchronize waits for all work queued on s.
 func (d *Driver) StreamSynchronize(s Stream) error {
-	return d.check("cuStreamSynchronize", d.call(d.cuStreamSynchronize, uintptr(s)))
+	return d.check("cuStreamSynchronize", callHot(d.cuStreamSynchronize, 1, uintptr(s), 0, 0, 0))
 }
 
 // MemAlloc allocates device memory.
@@ -349,12 +368,14 @@ func (d *Driver) MemcpyHtoDAsync(dst DevicePtr, src unsafe.Pointer, bytes int, s
 
 // MemcpyHtoDAsyncPinned is MemcpyHtoDAsync from a page-locked address.
 func (d *Driver) MemcpyHtoDAsyncPinned(dst DevicePtr, src uintptr, bytes int, s Stream) error {
-	return d.check("cuMemcpyHtoDAsync", d.call(d.cuMemcpyHtoDAsync, uintptr(dst), src, uintptr(bytes), uintptr(s)))
+	return d.check("cuMemcpyHtoDAsync", callHot(d.cuMemcpyHtoDAsync, 4, uintptr(dst), src, uintptr(bytes), uintptr(s)))
 }
 
 // MemcpyDtoHAsync queues a device-to-host copy on s.
 func (d *Driver) MemcpyDtoHAsync(dst unsafe.Pointer, src DevicePtr, bytes int, s Stream) error {
-	return d.check("cuMemcpyDtoHAsync", d.call(d.cuMemcpyDtoHAsync, uintptr(dst), uintptr(src), uintptr(bytes), uintptr(s)))
+	err := d.check("cuMemcpyDtoHAsync", callHot(d.cuMemcpyDtoHAsync, 4, uintptr(dst), uintptr(src), uintptr(bytes), uintptr(s)))
+	runtime.KeepAlive(dst) // the caller keeps it until the copy is done
+	return err
 }
 
 // MemcpyDtoDAsync queues a device-to-device copy on s.
@@ -412,10 +433,12 @@ type Dim3 struct{ X, Y, Z uint32 }
 // per kernel parameter, each pointing at the parameter's value; the driver
 // copies the values before returning.
 func (d *Driver) LaunchKernel(f Function, grid, block Dim3, sharedMem uint32, s Stream, params unsafe.Pointer) error {
-	r, _, _ := purego.SyscallN(d.cuLaunchKernel, uintptr(f),
-		uintptr(grid.X), uintptr(grid.Y), uintptr(grid.Z),
-		uintptr(block.X), uintptr(block.Y), uintptr(block.Z),
-		uintptr(sharedMem), uintptr(s), uintptr(params), 0)
+	p := hotArgs.Get().(*[12]uintptr) // no argument array allocated per launch
+	*p = [12]uintptr{uintptr(f), uintptr(grid.X), uintptr(grid.Y), uintptr(grid.Z),
+		uintptr(block.X), uintptr(block.Y), uintptr(block.Z), uintptr(sharedMem), uintptr(s), uintptr(params)}
+	r, _, _ := purego.SyscallN(d.cuLaunchKernel, p[:11]...)
+	hotArgs.Put(p)
+	runtime.KeepAlive(params)
 	if r != 0 {
 		return d.check("cuLaunchKernel", int(int32(r)))
 	}
@@ -438,7 +461,9 @@ func (d *Driver) LaunchKernelPDL(f Function, grid, block Dim3, sharedMem uint32,
 	c.gridX, c.gridY, c.gridZ = grid.X, grid.Y, grid.Z
 	c.blockX, c.blockY, c.blockZ = block.X, block.Y, block.Z
 	c.smem, c.stream = sharedMem, uintptr(s)
-	r, _, _ := purego.SyscallN(d.cuLaunchKernelEx, uintptr(unsafe.Pointer(c)), uintptr(f), uintptr(params), 0)
+	r := uintptr(callHot(d.cuLaunchKernelEx, 4, uintptr(unsafe.Pointer(c)), uintptr(f), uintptr(params), 0))
+	runtime.KeepAlive(c)
+	runtime.KeepAlive(params)
 	if r != 0 {
 		return d.check("cuLaunchKernelEx", int(int32(r)))
 	}
@@ -454,12 +479,12 @@ func (d *Driver) EventCreate() (Event, error) {
 
 // EventRecord records e on s.
 func (d *Driver) EventRecord(e Event, s Stream) error {
-	return d.check("cuEventRecord", d.call(d.cuEventRecord, uintptr(e), uintptr(s)))
+	return d.check("cuEventRecord", callHot(d.cuEventRecord, 2, uintptr(e), uintptr(s), 0, 0))
 }
 
 // EventSynchronize waits for e.
 func (d *Driver) EventSynchronize(e Event) error {
-	return d.check("cuEventSynchronize", d.call(d.cuEventSynchronize, uintptr(e)))
+	return d.check("cuEventSynchronize", callHot(d.cuEventSynchronize, 1, uintptr(e), 0, 0, 0))
 }
 
 // EventElapsed is the time between two completed events, in milliseconds.
@@ -497,7 +522,7 @@ func (d *Driver) GraphInstantiate(g Graph) (GraphExec, error) {
 
 // GraphLaunch queues an executable graph on s.
 func (d *Driver) GraphLaunch(e GraphExec, s Stream) error {
-	return d.check("cuGraphLaunch", d.call(d.cuGraphLaunch, uintptr(e), uintptr(s)))
+	return d.check("cuGraphLaunch", callHot(d.cuGraphLaunch, 2, uintptr(e), uintptr(s), 0, 0))
 }
 
 // GraphExecDestroy destroys an executable graph.

@@ -3,8 +3,12 @@ package cuda
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
 )
 
 // TestPythonWheelLibs loads NVRTC and cuBLAS from the NVIDIA Python wheels
@@ -85,4 +89,35 @@ func TestPythonLibDirsEnv(t *testing.T) {
 		}
 	}
 	t.Fatalf("pythonLibDirs() = %v, want it to include %s", pythonLibDirs(), lib)
+}
+
+// TestCallHot: callHot passes its first n arguments to a C function (libc's
+// memcpy here, which needs no GPU) and allocates nothing.
+func TestCallHot(t *testing.T) {
+	libc, err := purego.Dlopen("libc.so.6", purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	if err != nil {
+		t.Skipf("no libc.so.6 to call: %v", err)
+	}
+	memcpy, err := purego.Dlsym(libc, "memcpy")
+	if err != nil {
+		t.Skipf("libc has no memcpy: %v", err)
+	}
+	src := []byte("callHot passes its arguments")
+	dst := make([]byte, len(src))
+	copyN := func(n int) {
+		callHot(memcpy, 3, uintptr(unsafe.Pointer(&dst[0])), uintptr(unsafe.Pointer(&src[0])), uintptr(n), 0)
+		runtime.KeepAlive(dst)
+		runtime.KeepAlive(src)
+	}
+	copyN(7)
+	if string(dst[:7]) != "callHot" || dst[7] != 0 {
+		t.Fatalf("memcpy of 7 bytes through callHot gave %q", dst)
+	}
+	copyN(len(src))
+	if string(dst) != string(src) {
+		t.Fatalf("memcpy through callHot gave %q, want %q", dst, src)
+	}
+	if a := testing.AllocsPerRun(100, func() { copyN(len(src)) }); a != 0 {
+		t.Errorf("callHot allocates %.2f times a call, want 0", a)
+	}
 }
