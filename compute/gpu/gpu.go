@@ -311,7 +311,8 @@ type kernel struct {
 // kernels, whose launch latency is a large part of a small model's step.
 func pdlKernel(name string) bool {
 	switch name {
-	case "quantize_q8_f32", "argmax_f32", "rmsnorm_f32", "add_rmsnorm_f32", "swiglu_q8_f32", "rope_f32":
+	case "quantize_q8_f32", "argmax_f32", "rmsnorm_f32", "add_rmsnorm_f32", "swiglu_q8_f32", "rope_f32",
+		"attention_combine", "attention_f32", "attention_f16", "attention_q8_0s":
 		return true
 	}
 	return strings.HasPrefix(name, "mmvq_") || strings.HasPrefix(name, "matvecm_") ||

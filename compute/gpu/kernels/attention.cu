@@ -256,6 +256,7 @@ __device__ void attention_dec(float* __restrict__ out, const float* __restrict__
 // M = max_z m_z; zeros when every part saw no key.
 extern "C" __global__ void attention_combine(float* __restrict__ out, const float* __restrict__ part, int nHead,
                                              int hdv, int nSplit) {
+    rf_pdl_entry();
     const int i = blockIdx.x, h = blockIdx.y;
     const float* ph = part + ((i64)i * nHead + h) * nSplit * (hdv + 2);
     float* oh = out + ((i64)i * nHead + h) * hdv;
@@ -510,13 +511,15 @@ __device__ void attention_tile(float* __restrict__ out, const float* __restrict_
 }
 
 // The kernels of each pool type: attention_<t> (decode, and the split-K
-// partials when launched with gridDim.z > 1 and part), attention_tile_<t>
+// partials when launched with gridDim.z > 1 and part; launched with
+// programmatic dependent launch, see rf_pdl_entry), attention_tile_<t>
 // and kvwrite_<t>, t the layout name of compute/gpu (f32, f16, q8_0s).
 #define ATT_KERNELS(TNAME, T)                                                                                       \
     extern "C" __global__ void attention_##TNAME(                                                                   \
         float* out, const float* q, const void* K, const u8* Kaux, const void* V, const u8* Vaux, const int* pos,   \
         const int* rowSeq, const int* seqInfo, const int* blocks, int nHead, int nKV, int hd, int hdv, int bs,      \
         float scale, int causal, int window, float softcap, float* part) {                                          \
+        rf_pdl_entry();                                                                                             \
         if (hd == hdv && hd == 4 * WARP_SIZE)                                                                       \
             attention_dec<T, 4>(out, q, K, Kaux, V, Vaux, pos, rowSeq, seqInfo, blocks, nHead, nKV, hd, hdv, bs,    \
                                 scale, causal, window, softcap, part);                                              \
