@@ -58,6 +58,10 @@ type attState struct {
 	part             cuda.DevicePtr // attPartials records of attNV*warp+2 floats
 	splitOn          bool
 	perSM            int // split-K target blocks per multiprocessor
+	// q8On: the decode kernels write the output's q8 activation blocks
+	// for the output projection (ROCMFORGE_GPU_ATT_Q8=0: a separate
+	// quantize launch, for A/B timing).
+	q8On bool
 }
 
 // loadAttention looks up the attention kernels (after loadKernels has
@@ -74,7 +78,18 @@ func (b *Backend) loadAttention() error {
 		}
 	}
 	a.combine = b.k.all["attention_combine"]
+	if os.Getenv("ROCMFORGE_GPU_ATT_PDL") == "0" {
+		// Plain launches of the decode kernels (for A/B timing); their
+		// rf_pdl_entry is then a no-op.
+		for _, l := range attLayouts {
+			k := a.dec[l]
+			k.pdl = false
+			a.dec[l] = k
+		}
+		a.combine.pdl = false
+	}
 	a.splitOn, a.perSM = true, attSplitBlocksPerSM
+	a.q8On = os.Getenv("ROCMFORGE_GPU_ATT_Q8") != "0"
 	if v, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_ATT_SPLIT")); err == nil {
 		a.splitOn = v > 0
 		a.perSM = min(max(v, 1), 64)
@@ -282,7 +297,7 @@ func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []i
 		if mixed {
 			// The per-row kernel first, unsplit, for the short sequences'
 			// rows (it leaves the tiled rows alone); then the tiles.
-			b.args.ptr(0)
+			b.args.ptr(0).ptr(0).ptr(0)
 			smem := 4 * (p.HeadDim + attWarps*(p.HeadDimV+2))
 			if err := b.launch(b.att.dec[kp.layout], cuda.Dim3{X: uint32(n), Y: uint32(p.NHead)},
 				cuda.Dim3{X: uint32(attWarps * b.warp)}, smem); err != nil {
@@ -310,16 +325,32 @@ func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []i
 	}
 	smem := 4 * (p.HeadDim + warps*(p.HeadDimV+2))
 	grid := cuda.Dim3{X: uint32(n), Y: uint32(p.NHead), Z: uint32(splits)}
+	// The output's q8 blocks for the output projection's 8-bit product,
+	// written by whichever kernel writes the output (whole 32-element
+	// blocks within a head).
+	var xq, xd cuda.DevicePtr
+	if b.att.q8On && p.HeadDimV%32 == 0 {
+		xq, xd = b.q8Emit(n, p.NHead*p.HeadDimV)
+	}
 	if splits == 1 {
-		b.args.ptr(0)
-		return b.launch(b.att.dec[kp.layout], grid, cuda.Dim3{X: uint32(warps * b.warp)}, smem)
+		b.args.ptr(0).ptr(xq).ptr(xd)
+		if err := b.launch(b.att.dec[kp.layout], grid, cuda.Dim3{X: uint32(warps * b.warp)}, smem); err != nil {
+			return err
+		}
+	} else {
+		b.args.ptr(b.att.part).ptr(0).ptr(0)
+		if err := b.launch(b.att.dec[kp.layout], grid, cuda.Dim3{X: uint32(warps * b.warp)}, smem); err != nil {
+			return err
+		}
+		b.args.reset().ptr(ob.ptr).ptr(b.att.part).i32(p.NHead).i32(p.HeadDimV).i32(splits).ptr(xq).ptr(xd)
+		if err := b.launch(b.att.combine, cuda.Dim3{X: uint32(n), Y: uint32(p.NHead)}, cuda.Dim3{X: uint32(min(b.rowThreads(p.HeadDimV), 256))}, 0); err != nil {
+			return err
+		}
 	}
-	b.args.ptr(b.att.part)
-	if err := b.launch(b.att.dec[kp.layout], grid, cuda.Dim3{X: uint32(warps * b.warp)}, smem); err != nil {
-		return err
+	if xq != 0 {
+		b.q8Mark(ob.ptr, n, p.NHead*p.HeadDimV)
 	}
-	b.args.reset().ptr(ob.ptr).ptr(b.att.part).i32(p.NHead).i32(p.HeadDimV).i32(splits)
-	return b.launch(b.att.combine, cuda.Dim3{X: uint32(n), Y: uint32(p.NHead)}, cuda.Dim3{X: uint32(min(b.rowThreads(p.HeadDimV), 256))}, 0)
+	return nil
 }
 
 // stageAttention stages the attention descriptors: pos [n], rowSeq [n] (the

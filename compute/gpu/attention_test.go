@@ -507,3 +507,60 @@ func BenchmarkAttentionBatchDecode(bm *testing.B) {
 		}
 	}
 }
+
+// TestAttentionQ8: decode attention (unsplit, split-K, rows of no sequence)
+// writes the q8 blocks of its output for the output projection, which then
+// reuses them instead of quantizing: the product equals, bit for bit, the
+// one computed with a separate quantize launch (ROCMFORGE_GPU_ATT_Q8=0),
+// and the 8-bit reference of the attention output within q8Tol.
+func TestAttentionQ8(t *testing.T) {
+	b := testBackend(t)
+	rng := newRNG(t)
+	defer withBLASMin(b, 0)()
+	defer withMMVQ(b, true)()
+	defer func(q8, split bool) { b.att.q8On, b.att.splitOn = q8, split }(b.att.q8On, b.att.splitOn)
+	for _, tc := range []struct {
+		hd    int
+		ctx   int
+		split bool
+		typ   ggml.Type
+	}{{64, 37, false, ggml.F16}, {128, 2049, true, ggml.Q8_0}, {96, 700, true, ggml.F32}} {
+		p := compute.AttnParams{NHead: 6, NKVHead: 2, HeadDim: tc.hd, HeadDimV: tc.hd, Causal: true, Scale: 0.1}
+		spec := [][2]int{{1, tc.ctx}, {1, max(1, tc.ctx-9)}, {1, 5}}
+		a := newAttnSetup(t, b, rng, p, tc.typ, 16, spec)
+		k, m := p.NHead*p.HeadDimV, 45
+		w := weightPair(t, b, "wo", ggml.Q8_0, randomWeight(t, rng, ggml.Q8_0, m, k), m, k)
+		what := fmt.Sprintf("hd %d ctx %d %s split=%v", tc.hd, tc.ctx, tc.typ, tc.split)
+		b.att.splitOn = tc.split
+		if s := b.attSplits(a.n, p.NHead, attKeyRoom(a.seqs, 16)); tc.split != (s > 1) {
+			t.Fatalf("%s: %d splits", what, s)
+		}
+		var got [2][]float32
+		for i, on := range []bool{true, false} {
+			b.att.q8On = on
+			out := poisonedPair(t, b, "att", a.n, k)
+			dst := poisonedPair(t, b, "o", a.n, m)
+			must(t, what, b.MatMul(dst.g, out.g, w.g)) // the 8-bit path wanted, scratch grown
+			must(t, what, b.Attention(out.g, a.q.g, a.gpool, a.pos, a.seqs, a.p))
+			seq := b.opSeq
+			emitted := b.q8.seq == seq && b.q8.src == out.g.Dev.(*devBuf).ptr
+			if emitted != on {
+				t.Errorf("%s, q8 on=%v: attention left q8 blocks %v", what, on, emitted)
+			}
+			must(t, what, b.MatMul(dst.g, out.g, w.g))
+			must(t, what, compute.NewReference().Attention(out.r, a.q.r, a.rpool, a.pos, a.seqs, a.p))
+			check(t, b, what+" attention", out, f32Tol)
+			// The reference product over the GPU's attention output, so that
+			// only the product's rounding is compared.
+			out.r.F32 = read(t, b, out.g)
+			q8Ref(t, dst.r, out.r, w.r)
+			check(t, b, what+" product", dst, q8Tol)
+			got[i] = read(t, b, dst.g)
+		}
+		for j := range got[0] {
+			if math.Float32bits(got[0][j]) != math.Float32bits(got[1][j]) {
+				t.Fatalf("%s: product element %d is %v with the attention's q8 blocks, %v with a quantize launch", what, j, got[0][j], got[1][j])
+			}
+		}
+	}
+}

@@ -69,6 +69,21 @@ __device__ __forceinline__ void kv_vec(const void* __restrict__ base, const u8* 
     }
 }
 
+// att_store writes element d of a head's output (oh, at element base of
+// the output [n, nHead*hdv]) and, when xq is set, the q8 activation block
+// holding it (mmvq.cu's layout, as quantize_q8_f32 writes it), so that the
+// attention output projection needs no quantize launch. With xq every 32
+// consecutive threads must call it together for one 32-element block
+// (hdv % 32 == 0, blockDim.x a multiple of 32).
+__device__ __forceinline__ void att_store(float* __restrict__ oh, i64 base, int d, float v, i8* __restrict__ xq,
+                                          float2* __restrict__ xd) {
+    oh[d] = v;
+    if (xq != nullptr) {
+        const i64 e = base + d - (int)(threadIdx.x % 32);
+        q8_block(v, xq + e, xd + (e >> 5));
+    }
+}
+
 // rowSeq[i]: the sequence owning query row i, or -1 (row gets zeros), or
 // AT_TILED + s when the tiled kernel computes the row (a batch mixing
 // prompts and decodes runs both kernels; each leaves the other's rows alone).
@@ -90,12 +105,13 @@ __device__ void attention_dec(float* __restrict__ out, const float* __restrict__
                               const int* __restrict__ pos, const int* __restrict__ rowSeq,
                               const int* __restrict__ seqInfo, const int* __restrict__ blocks, int nHead, int nKV,
                               int hd, int hdv, int bs, float scale, int causal, int window, float softcap,
-                              float* __restrict__ part) {
+                              float* __restrict__ part, i8* __restrict__ xq, float2* __restrict__ xd) {
     extern __shared__ float smem[];
     const int i = blockIdx.x, h = blockIdx.y;
     const int warps = blockDim.x / WARP_SIZE, warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
     const bool split = part != nullptr;
-    float* oh = out + ((i64)i * nHead + h) * hdv;
+    const i64 obase = ((i64)i * nHead + h) * hdv;
+    float* oh = out + obase;
     float* ph = split ? part + (((i64)i * nHead + h) * gridDim.z + blockIdx.z) * (hdv + 2) : nullptr;
     const int s = rowSeq[i];
     if (s >= AT_TILED) return;  // attention_tile's row
@@ -103,7 +119,7 @@ __device__ void attention_dec(float* __restrict__ out, const float* __restrict__
         if (split) {
             for (int d = threadIdx.x; d < hdv + 2; d += blockDim.x) ph[d] = d == 0 ? -RF_INF : 0.0f;
         } else {
-            for (int d = threadIdx.x; d < hdv; d += blockDim.x) oh[d] = 0.0f;
+            for (int d = threadIdx.x; d < hdv; d += blockDim.x) att_store(oh, obase, d, 0.0f, xq, xd);
         }
         return;
     }
@@ -230,7 +246,7 @@ __device__ void attention_dec(float* __restrict__ out, const float* __restrict__
         if (split) {
             for (int d = threadIdx.x; d < hdv + 2; d += blockDim.x) ph[d] = d == 0 ? -RF_INF : 0.0f;
         } else {
-            for (int d = threadIdx.x; d < hdv; d += blockDim.x) oh[d] = 0.0f;
+            for (int d = threadIdx.x; d < hdv; d += blockDim.x) att_store(oh, obase, d, 0.0f, xq, xd);
         }
         return;
     }
@@ -246,7 +262,7 @@ __device__ void attention_dec(float* __restrict__ out, const float* __restrict__
         if (split) {
             ph[2 + d] = o;
         } else {
-            oh[d] = o / L;
+            att_store(oh, obase, d, o / L, xq, xd);
         }
     }
 }
@@ -255,15 +271,16 @@ __device__ void attention_dec(float* __restrict__ out, const float* __restrict__
 // (grid: rows × heads): out = Σ_z acc_z·e^(m_z−M) / Σ_z l_z·e^(m_z−M),
 // M = max_z m_z; zeros when every part saw no key.
 extern "C" __global__ void attention_combine(float* __restrict__ out, const float* __restrict__ part, int nHead,
-                                             int hdv, int nSplit) {
+                                             int hdv, int nSplit, i8* __restrict__ xq, float2* __restrict__ xd) {
     rf_pdl_entry();
     const int i = blockIdx.x, h = blockIdx.y;
     const float* ph = part + ((i64)i * nHead + h) * nSplit * (hdv + 2);
-    float* oh = out + ((i64)i * nHead + h) * hdv;
+    const i64 obase = ((i64)i * nHead + h) * hdv;
+    float* oh = out + obase;
     float M = -RF_INF;
     for (int z = 0; z < nSplit; z++) M = fmaxf(M, ph[z * (hdv + 2)]);
     if (M == -RF_INF) {
-        for (int d = threadIdx.x; d < hdv; d += blockDim.x) oh[d] = 0.0f;
+        for (int d = threadIdx.x; d < hdv; d += blockDim.x) att_store(oh, obase, d, 0.0f, xq, xd);
         return;
     }
     float L = 0.0f;
@@ -277,7 +294,7 @@ extern "C" __global__ void attention_combine(float* __restrict__ out, const floa
             const float mz = ph[z * (hdv + 2)];
             if (mz != -RF_INF) o += ph[z * (hdv + 2) + 2 + d] * expf(mz - M);
         }
-        oh[d] = o / L;
+        att_store(oh, obase, d, o / L, xq, xd);
     }
 }
 
@@ -518,17 +535,17 @@ __device__ void attention_tile(float* __restrict__ out, const float* __restrict_
     extern "C" __global__ void attention_##TNAME(                                                                   \
         float* out, const float* q, const void* K, const u8* Kaux, const void* V, const u8* Vaux, const int* pos,   \
         const int* rowSeq, const int* seqInfo, const int* blocks, int nHead, int nKV, int hd, int hdv, int bs,      \
-        float scale, int causal, int window, float softcap, float* part) {                                          \
+        float scale, int causal, int window, float softcap, float* part, i8* xq, float2* xd) {                      \
         rf_pdl_entry();                                                                                             \
         if (hd == hdv && hd == 4 * WARP_SIZE)                                                                       \
             attention_dec<T, 4>(out, q, K, Kaux, V, Vaux, pos, rowSeq, seqInfo, blocks, nHead, nKV, hd, hdv, bs,    \
-                                scale, causal, window, softcap, part);                                              \
+                                scale, causal, window, softcap, part, xq, xd);                                      \
         else if (hd == hdv && hd == 2 * WARP_SIZE)                                                                  \
             attention_dec<T, 2>(out, q, K, Kaux, V, Vaux, pos, rowSeq, seqInfo, blocks, nHead, nKV, hd, hdv, bs,    \
-                                scale, causal, window, softcap, part);                                              \
+                                scale, causal, window, softcap, part, xq, xd);                                      \
         else                                                                                                        \
             attention_dec<T, 0>(out, q, K, Kaux, V, Vaux, pos, rowSeq, seqInfo, blocks, nHead, nKV, hd, hdv, bs,    \
-                                scale, causal, window, softcap, part);                                              \
+                                scale, causal, window, softcap, part, xq, xd);                                      \
     }                                                                                                               \
     extern "C" __global__ void __launch_bounds__(AT_WARPS * 32) attention_tile_##TNAME(                             \
         float* out, const float* q, const void* K, const u8* Kaux, const void* V, const u8* Vaux, const int* pos,   \
