@@ -148,7 +148,11 @@ func (b *Backend) MatMulPath() string {
 	if bl.mma.maxTokens > 0 {
 		mma = fmt.Sprintf("mma kernels from n = %d up to %v tokens by layout", bl.minTokens, bl.mma.max)
 		if bl.mma.mmq {
-			mma += " (Q4_0 and Q8_0 with k a multiple of 128: mmq kernels)"
+			async := "cp.async"
+			if !bl.mma.mmqAsync {
+				async = "register-staged"
+			}
+			mma += fmt.Sprintf(" (Q4_0 and Q8_0 with k a multiple of 128: %s mmq kernels, from n = %v by layout)", async, bl.mma.mmqMin)
 		} else {
 			mma += " (mmq kernels " + bl.mma.mmqOff + ")"
 		}
@@ -169,7 +173,7 @@ func (b *Backend) useBLAS(n int) bool {
 // sizeBLAS grows the scratch buffers a cuBLAS MatMul of n tokens by the
 // weight wb [m, k] needs (the context is current).
 func (b *Backend) sizeBLAS(wb *devBuf, n, m, k int) error {
-	if k != 0 && b.useMMA(wb, n, k) {
+	if k != 0 && (b.useMMA(wb, n, k) || b.useMMQSmall(wb.layout, n, k)) {
 		return b.sizeMMA(wb.layout, n, m, k)
 	}
 	if k == 0 || wb.layout == "f32" || b.blas.h == 0 {

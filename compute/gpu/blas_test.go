@@ -280,133 +280,186 @@ func TestMatMulMMA(t *testing.T) {
 	}
 }
 
-// TestMatMulMMQ runs the mmq kernels (Q4_0 and Q8_0, k a multiple of 128)
-// against the reference: every token tile (n = 5 and 8 with the mma path
-// lowered to 2 tokens, 9, 17, 33, 64, 70, 127), row counts that are no
-// multiple of the 128-row tile, one chunk of k and several, every split
-// (each run twice: the same bits), and MatMulMulti's launch of two and three
-// weights of different heights; outputs poisoned. Tolerance blasF16Tol, as
-// the cuBLAS path and mma.cu (the same roundings, another order).
+// TestMatMulMMQ runs the mmq kernels (Q4_0 and Q8_0, k a multiple of 128),
+// the cp.async and the register-staged ones, against the reference: every
+// token tile (n = 5 and 8 with the mma path lowered to 2 tokens, 9, 17, 33,
+// 64, 70, 127), row counts that are no multiple of the 128-row tile, one
+// chunk of k and several, every split (each run twice: the same bits), and
+// MatMulMulti's launch of two and three weights of different heights;
+// outputs poisoned. Tolerance blasF16Tol, as the cuBLAS path and mma.cu
+// (the same roundings, another order). Then the default routing of small
+// batches: Q4_0 5 to 8 tokens to the mmq kernels (mmqMinTokens), 4 to mmvq;
+// Q8_0 to mmvq.
 func TestMatMulMMQ(t *testing.T) {
 	b := testBackend(t)
 	if b.blas.mma.maxTokens == 0 || !b.blas.mma.mmq {
 		t.Skipf("mmq kernels not available: %s", b.MatMulPath())
 	}
 	t.Logf("%s", b.MatMulPath())
-	defer withBLASMin(b, 2)()
-	if !b.useBLAS(2) {
-		t.Skipf("large-batch path off: %s", b.MatMulPath())
-	}
-	defer withMMA(b, 128)()
-	defer func(old int) { b.blas.mma.mmqSplit = old }(b.blas.mma.mmqSplit)
 	rng := newRNG(t)
 	ref := compute.NewReference()
-	ns, ms, ks := []int{5, 8, 9, 17, 33, 64, 70, 127}, []int{67, 300}, []int{128, 640}
-	if testing.Short() { // under compute-sanitizer
-		ns, ms, ks = []int{5, 9, 17, 70}, []int{67}, []int{640}
-	}
 	seen := map[string]bool{}
+	worst := map[string]float64{}
+	run := func(typ ggml.Type, what string, dst, x, w pair) {
+		t.Helper()
+		must(t, what, b.MatMul(dst.g, x.g, w.g))
+		must(t, what, ref.MatMul(dst.r, x.r, w.r))
+		check(t, b, what, dst, blasF16Tol)
+		worst[typ.String()] = max(worst[typ.String()], relErr(read(t, b, dst.g), dst.r.F32))
+	}
+	func() {
+		defer withBLASMin(b, 2)()
+		if !b.useBLAS(2) {
+			t.Skipf("large-batch path off: %s", b.MatMulPath())
+		}
+		defer withMMA(b, 128)()
+		defer func(split int, async bool) { b.blas.mma.mmqSplit, b.blas.mma.mmqAsync = split, async }(b.blas.mma.mmqSplit, b.blas.mma.mmqAsync)
+		ns, ms, ks := []int{5, 8, 9, 17, 33, 64, 70, 127}, []int{67, 300}, []int{128, 640}
+		if testing.Short() { // under compute-sanitizer
+			ns, ms, ks = []int{5, 9, 17, 70}, []int{67}, []int{640}
+		}
+		for _, async := range []bool{true, false} {
+			b.blas.mma.mmqAsync = async
+			for _, typ := range []ggml.Type{ggml.Q4_0, ggml.Q8_0} {
+				layout := layoutNames[typ]
+				for _, m := range ms {
+					for _, k := range ks {
+						w := weightPair(t, b, "w", typ, randomWeight(t, rng, typ, m, k), m, k)
+						for _, n := range ns {
+							if !b.useMMA(w.g.Dev.(*devBuf), n, k) || !b.useMMQ(layout, k) {
+								t.Fatalf("%s n = %d, k = %d does not take the mmq path", typ, n, k)
+							}
+							p := b.planMMQ(layout, (m+mmaRows-1)/mmaRows, n, k)
+							seen[p.name] = true
+							x := f32Pair(t, b, "x", randVec(rng, n*k, 1), n, k)
+							dst := poisonedPair(t, b, "dst", n, m)
+							run(typ, fmt.Sprintf("%s n%d m%d k%d %s", typ, n, m, k, p.name), dst, x, w)
+						}
+					}
+				}
+				// Every split, on 9 chunks of k (parts of 3, 2 and 1 chunk,
+				// and 8 parts of 2 with the last ones empty): right, and the
+				// same bits every run.
+				const m, k, n = 300, 1152, 70
+				w := weightPair(t, b, "w", typ, randomWeight(t, rng, typ, m, k), m, k)
+				x := f32Pair(t, b, "x", randVec(rng, n*k, 1), n, k)
+				for _, split := range mmqSplits {
+					b.blas.mma.mmqSplit = split
+					p := b.planMMQ(layout, (m+mmaRows-1)/mmaRows, n, k)
+					if p.split != split {
+						t.Fatalf("%s: planned %d parts, want %d", typ, p.split, split)
+					}
+					seen[p.name] = true
+					dst := poisonedPair(t, b, "dst", n, m)
+					what := fmt.Sprintf("%s n%d m%d k%d %s", typ, n, m, k, p.name)
+					run(typ, what, dst, x, w)
+					first := read(t, b, dst.g)
+					must(t, what, b.MatMul(dst.g, x.g, w.g))
+					if e := relErr(read(t, b, dst.g), first); e != 0 {
+						t.Errorf("%s: second run differs from the first, relative error %.3g", what, e)
+					}
+				}
+				b.blas.mma.mmqSplit = 0
+				// Three weights of one input in one launch (and two), rows of
+				// each a different count of tiles.
+				const km = 384
+				heights := []int{300, 67, 129}
+				var ws []pair
+				for _, h := range heights {
+					ws = append(ws, weightPair(t, b, "w", typ, randomWeight(t, rng, typ, h, km), h, km))
+				}
+				for _, nw := range []int{3, 2} {
+					for _, n := range []int{9, 64} {
+						multi(t, b, ref, typ, ws[:nw], heights[:nw], n, km, rng, seen, worst)
+					}
+				}
+			}
+		}
+	}()
+
+	// The default routing: 5 to 8 tokens take the mmq kernels (alone and
+	// three weights together), 4 the matrix-vector ones.
+	defer func(old map[string]int) { b.blas.mma.mmqMin = old }(b.blas.mma.mmqMin)
+	b.blas.mma.mmqMin = maps.Clone(mmqMinTokens)
+	const m, k = 300, 256
 	for _, typ := range []ggml.Type{ggml.Q4_0, ggml.Q8_0} {
 		layout := layoutNames[typ]
-		worst := 0.0
-		run := func(what string, dst, x, w pair) {
-			t.Helper()
+		lo := mmqMinTokens[layout]
+		w := weightPair(t, b, "w", typ, randomWeight(t, rng, typ, m, k), m, k)
+		for _, n := range []int{4, 6} {
+			want := lo > 0 && n >= lo
+			if got := b.useMMQSmall(layout, n, k); got != want {
+				t.Errorf("%s n = %d: useMMQSmall %v, want %v (%s)", typ, n, got, want, b.MatMulPath())
+			}
+			x := f32Pair(t, b, "x", randVec(rng, n*k, 1), n, k)
+			dst := poisonedPair(t, b, "dst", n, m)
+			what := fmt.Sprintf("%s n%d m%d k%d default route", typ, n, m, k)
+			if want {
+				run(typ, what, dst, x, w)
+				continue
+			}
+			// mmvq (8-bit activations): ~0.5 % from the float product, as
+			// TestMatMulQ8 allows.
 			must(t, what, b.MatMul(dst.g, x.g, w.g))
 			must(t, what, ref.MatMul(dst.r, x.r, w.r))
-			check(t, b, what, dst, blasF16Tol)
-			worst = max(worst, relErr(read(t, b, dst.g), dst.r.F32))
+			check(t, b, what, dst, 2e-2)
 		}
-		for _, m := range ms {
-			for _, k := range ks {
-				w := weightPair(t, b, "w", typ, randomWeight(t, rng, typ, m, k), m, k)
-				for _, n := range ns {
-					if !b.useMMA(w.g.Dev.(*devBuf), n, k) || !b.useMMQ(layout, k) {
-						t.Fatalf("%s n = %d, k = %d does not take the mmq path", typ, n, k)
-					}
-					p := b.planMMQ(layout, (m+mmaRows-1)/mmaRows, n, k)
-					seen[p.name] = true
-					x := f32Pair(t, b, "x", randVec(rng, n*k, 1), n, k)
-					dst := poisonedPair(t, b, "dst", n, m)
-					run(fmt.Sprintf("%s n%d m%d k%d %s", typ, n, m, k, p.name), dst, x, w)
-				}
-			}
+		if lo > 0 && lo <= 6 {
+			ws := []pair{w, weightPair(t, b, "w", typ, randomWeight(t, rng, typ, 67, k), 67, k),
+				weightPair(t, b, "w", typ, randomWeight(t, rng, typ, 129, k), 129, k)}
+			multi(t, b, ref, typ, ws, []int{m, 67, 129}, 6, k, rng, seen, worst)
 		}
-		// Every split, on 9 chunks of k (parts of 3, 2 and 1 chunk, and 8
-		// parts of 2 with the last ones empty): right, and the same bits
-		// every run.
-		const m, k, n = 300, 1152, 70
-		w := weightPair(t, b, "w", typ, randomWeight(t, rng, typ, m, k), m, k)
-		x := f32Pair(t, b, "x", randVec(rng, n*k, 1), n, k)
-		for _, split := range mmqSplits {
-			b.blas.mma.mmqSplit = split
-			p := b.planMMQ(layout, (m+mmaRows-1)/mmaRows, n, k)
-			if p.split != split {
-				t.Fatalf("%s: planned %d parts, want %d", typ, p.split, split)
-			}
-			seen[p.name] = true
-			dst := poisonedPair(t, b, "dst", n, m)
-			what := fmt.Sprintf("%s n%d m%d k%d %s", typ, n, m, k, p.name)
-			run(what, dst, x, w)
-			first := read(t, b, dst.g)
-			must(t, what, b.MatMul(dst.g, x.g, w.g))
-			if e := relErr(read(t, b, dst.g), first); e != 0 {
-				t.Errorf("%s: second run differs from the first, relative error %.3g", what, e)
-			}
-		}
-		b.blas.mma.mmqSplit = 0
-		// Three weights of one input in one launch (and two), rows of each
-		// a different count of tiles.
-		const km = 384
-		heights := []int{300, 67, 129}
-		var ws, dsts []pair
-		for _, h := range heights {
-			ws = append(ws, weightPair(t, b, "w", typ, randomWeight(t, rng, typ, h, km), h, km))
-		}
-		for _, nw := range []int{3, 2} {
-			for _, n := range []int{9, 64} {
-				xm := f32Pair(t, b, "x", randVec(rng, n*km, 1), n, km)
-				dsts = dsts[:0]
-				var gd, gw []*compute.Tensor
-				for i := range nw {
-					dsts = append(dsts, poisonedPair(t, b, "dst", n, heights[i]))
-					gd, gw = append(gd, dsts[i].g), append(gw, ws[i].g)
-				}
-				wbs := make([]*devBuf, nw)
-				for i := range nw {
-					wbs[i] = ws[i].g.Dev.(*devBuf)
-				}
-				if !b.useMMQMulti(layout, n, km, wbs) {
-					t.Fatalf("%s: %d weights of %d tokens do not take the mmq path together", typ, nw, n)
-				}
-				tm := 0
-				for i := range nw {
-					tm += (heights[i] + mmaRows - 1) / mmaRows
-				}
-				seen[b.planMMQ(layout, tm, n, km).name] = true
-				must(t, "multi", b.MatMulMulti(gd, xm.g, gw))
-				for i := range nw {
-					what := fmt.Sprintf("%s multi %d of %d, n%d m%d k%d", typ, i, nw, n, heights[i], km)
-					must(t, what, ref.MatMul(dsts[i].r, xm.r, ws[i].r))
-					check(t, b, what, dsts[i], blasF16Tol)
-					worst = max(worst, relErr(read(t, b, dsts[i].g), dsts[i].r.F32))
-				}
-			}
-		}
-		t.Logf("%-5s largest relative error %.3g (tolerance %.3g)", typ, worst, blasF16Tol)
+	}
+
+	for typ, e := range worst {
+		t.Logf("%-5s largest relative error %.3g (tolerance %.3g)", typ, e, blasF16Tol)
 	}
 	names := slices.Sorted(maps.Keys(seen))
 	t.Logf("kernels run: %v", names)
-	for _, want := range []string{"_8_", "_16_", "_32_", "_64_", "_s1", "_s2", "_s3", "_s4", "_s8"} {
-		if !slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, want) }) {
-			t.Errorf("no kernel with %q ran: a variant went untested", want)
+	for _, pre := range []string{"mmq_", "mmqa_"} {
+		for _, want := range []string{"_8_", "_16_", "_32_", "_64_", "_s1", "_s2", "_s3", "_s4", "_s8"} {
+			if !slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, pre) && strings.Contains(n, want) }) {
+				t.Errorf("no %s kernel with %q ran: a variant went untested", pre, want)
+			}
 		}
+	}
+}
+
+// multi checks MatMulMulti of n tokens by ws (heights rows, k columns) on
+// the mmq path against the reference, outputs poisoned.
+func multi(t *testing.T, b *Backend, ref compute.Backend, typ ggml.Type, ws []pair, heights []int, n, k int,
+	rng *rand.Rand, seen map[string]bool, worst map[string]float64) {
+	t.Helper()
+	layout := layoutNames[typ]
+	x := f32Pair(t, b, "x", randVec(rng, n*k, 1), n, k)
+	var dsts []pair
+	var gd, gw []*compute.Tensor
+	wbs := make([]*devBuf, len(ws))
+	tm := 0
+	for i := range ws {
+		dsts = append(dsts, poisonedPair(t, b, "dst", n, heights[i]))
+		gd, gw = append(gd, dsts[i].g), append(gw, ws[i].g)
+		wbs[i] = ws[i].g.Dev.(*devBuf)
+		tm += (heights[i] + mmaRows - 1) / mmaRows
+	}
+	if !b.useMMQMulti(layout, n, k, wbs) {
+		t.Fatalf("%s: %d weights of %d tokens do not take the mmq path together", typ, len(ws), n)
+	}
+	seen[b.planMMQ(layout, tm, n, k).name] = true
+	must(t, "multi", b.MatMulMulti(gd, x.g, gw))
+	for i := range ws {
+		what := fmt.Sprintf("%s multi %d of %d, n%d m%d k%d", typ, i, len(ws), n, heights[i], k)
+		must(t, what, ref.MatMul(dsts[i].r, x.r, ws[i].r))
+		check(t, b, what, dsts[i], blasF16Tol)
+		worst[typ.String()] = max(worst[typ.String()], relErr(read(t, b, dsts[i].g), dsts[i].r.F32))
 	}
 }
 
 // BenchmarkMatMulBatched is the batched-decode range, 8 to 128 tokens, on
 // the mma kernels ("mma": the cp.async ones where the layout has them,
 // "mmareg": the register-staged ones), on the mmq kernels for Q4_0 and Q8_0
-// ("mmq"; "mmqsN": N parts of k, at 64 tokens) and on the cuBLAS path
+// ("mmq", cp.async; "mmqsN": N parts of k, at 64 tokens; "mmqreg": the
+// register-staged ones) and on the cuBLAS path
 // (dequantize to f16, convert, GEMM), and at 8 tokens on the matrix-vector
 // kernels too; weights cycled through 160 MB as in BenchmarkMatVec: where
 // cuBLAS starts to win sets mmaMaxTokens.
@@ -432,7 +485,7 @@ func BenchmarkMatMulBatched(bm *testing.B) {
 					paths = append(paths, "matvec")
 				}
 				if b.blas.mma.mmqOff == "" && mmqLayouts[layoutNames[typ]] {
-					paths = append(paths, "mmq")
+					paths = append(paths, "mmq", "mmqreg")
 					if n == 64 {
 						for _, sp := range mmqSplits {
 							paths = append(paths, fmt.Sprintf("mmqs%d", sp))
@@ -456,8 +509,8 @@ func BenchmarkMatMulBatched(bm *testing.B) {
 						defer withBLASMin(b, from)()
 						defer withMMA(b, lim)()
 						defer withMMQ(b, mmq)()
-						defer func(old int) { b.blas.mma.mmqSplit = old }(b.blas.mma.mmqSplit)
-						b.blas.mma.mmqSplit = split
+						defer func(old int, async bool) { b.blas.mma.mmqSplit, b.blas.mma.mmqAsync = old, async }(b.blas.mma.mmqSplit, b.blas.mma.mmqAsync)
+						b.blas.mma.mmqSplit, b.blas.mma.mmqAsync = split, path != "mmqreg"
 						defer func(old map[string]bool) { b.blas.mma.async = old }(b.blas.mma.async)
 						b.blas.mma.async = map[string]bool{layoutNames[typ]: async}
 						benchMatMul(bm, b, typ, sz[0], sz[1], n)
@@ -471,8 +524,9 @@ func BenchmarkMatMulBatched(bm *testing.B) {
 // BenchmarkMatMulMulti is a layer's products that share an input, as
 // MatMulMulti issues them, at 8, 16 and 64 tokens: Q, K and V and gate and
 // up in the 7B and TinyLlama shapes (Q4_0 and Q8_0), on the mmq kernels
-// (one conversion, one launch) and on mma.cu's (a conversion, a product and
-// a split-k sum per weight); the weights cycle through 160 MB.
+// (one conversion, one launch; "mmq" the cp.async ones, "mmqreg" the
+// register-staged ones) and on mma.cu's (a conversion, a product and a
+// split-k sum per weight); the weights cycle through 160 MB.
 func BenchmarkMatMulMulti(bm *testing.B) {
 	b := testBackend(bm)
 	if b.blas.mma.maxTokens == 0 || b.blas.mma.mmqOff != "" {
@@ -492,11 +546,13 @@ func BenchmarkMatMulMulti(bm *testing.B) {
 		{"tiny-gateup", ggml.Q8_0, []int{5632, 5632}, 2048},
 	} {
 		for _, n := range []int{8, 16, 64} {
-			for _, path := range []string{"mmq", "mma"} {
+			for _, path := range []string{"mmq", "mmqreg", "mma"} {
 				bm.Run(fmt.Sprintf("%s/n%d/%s", c.name, n, path), func(bm *testing.B) {
 					defer withBLASMin(b, 1)()
 					defer withMMA(b, 1<<20)()
-					defer withMMQ(b, path == "mmq")()
+					defer withMMQ(b, path != "mma")()
+					defer func(async bool) { b.blas.mma.mmqAsync = async }(b.blas.mma.mmqAsync)
+					b.blas.mma.mmqAsync = path == "mmq"
 					benchMulti(bm, b, c.typ, c.rows, c.k, n)
 				})
 			}

@@ -40,7 +40,7 @@ var matVecNames = func() map[string]map[int]string {
 // MatMul implements compute.Backend: dst[n, m] = x[n, k] · w[m, k]ᵀ with w
 // in its stored type.
 func (b *Backend) MatMul(dst, x, w *compute.Tensor) error {
-	if b.feeding() && (x == nil || !b.useBLAS(x.Rows())) {
+	if b.feeding() && (x == nil || !b.useBLAS(x.Rows())) && !b.feedsMMQSmall(x, w) {
 		return nil
 	}
 	if err := compute.CheckMatMul(dst, x, w); err != nil {
@@ -83,6 +83,10 @@ func (b *Backend) MatMul(dst, x, w *compute.Tensor) error {
 		return b.drv.MemsetD32Async(db.ptr, 0, n*m, b.stream)
 	}
 	rb, _ := w.Type.RowSize(int64(kk))
+	if b.useMMQSmall(wb.layout, n, kk) {
+		ts := [1]mmvqTarget{{w: wb, rb: rb, dst: db.ptr, m: m}}
+		return b.matmulMMQ(wb.layout, xb.ptr, n, kk, ts[:])
+	}
 	if b.useMMVQ(wb.layout, n, kk) {
 		ts := [1]mmvqTarget{{w: wb, rb: rb, dst: db.ptr, m: m}}
 		return b.launchMMVQ(wb.layout, xb.ptr, n, kk, ts[:])
@@ -92,6 +96,17 @@ func (b *Backend) MatMul(dst, x, w *compute.Tensor) error {
 	}
 	b.args.reset().ptr(wb.ptr).ptr(wb.aux).i64(rb).ptr(xb.ptr).ptr(db.ptr).i32(m).i32(kk).i32(n)
 	return b.launch(k, grid, block, 0)
+}
+
+// feedsMMQSmall reports whether the graph feed pass must size the scratch
+// for a product of x by w that takes the mmq kernels at a matrix-vector
+// size (useMMQSmall; other small products need none).
+func (b *Backend) feedsMMQSmall(x, w *compute.Tensor) bool {
+	if x == nil || w == nil || len(x.Shape) == 0 {
+		return false
+	}
+	wb, ok := w.Dev.(*devBuf)
+	return ok && wb != nil && b.useMMQSmall(wb.layout, x.Rows(), x.Cols())
 }
 
 // matmulKernel picks the kernel and launch shape for n tokens, m weight rows

@@ -92,44 +92,70 @@ var (
 	mmqSplits     = []int{1, 2, 3, 4, 8}
 )
 
-// mmqNames[layout][bn][split] is the kernel's name.
-var mmqNames = func() map[string]map[int]map[int]string {
+// mmqNames[layout][bn][split] is the register-staged kernel's name,
+// mmqaNames the cp.async one's.
+var mmqNames, mmqaNames = mmqNameTable("mmq"), mmqNameTable("mmqa")
+
+func mmqNameTable(prefix string) map[string]map[int]map[int]string {
 	names := map[string]map[int]map[int]string{}
 	for l := range mmqLayouts {
 		names[l] = map[int]map[int]string{}
 		for _, bn := range mmqTokenTiles {
 			names[l][bn] = map[int]string{}
 			for _, s := range mmqSplits {
-				names[l][bn][s] = fmt.Sprintf("mmq_%s_%d_s%d", l, bn, s)
-			}
-		}
-	}
-	return names
-}()
-
-// mmqKernelNames lists the functions mmq.cu defines (for kernelNames).
-func mmqKernelNames() []string {
-	var names []string
-	for _, byBN := range mmqNames {
-		for _, bySplit := range byBN {
-			for _, n := range bySplit {
-				names = append(names, n)
+				names[l][bn][s] = fmt.Sprintf("%s_%s_%d_s%d", prefix, l, bn, s)
 			}
 		}
 	}
 	return names
 }
 
+// mmqKernelNames lists the functions mmq.cu defines (for kernelNames).
+func mmqKernelNames() []string {
+	var names []string
+	for _, table := range []map[string]map[int]map[int]string{mmqNames, mmqaNames} {
+		for _, byBN := range table {
+			for _, bySplit := range byBN {
+				for _, n := range bySplit {
+					names = append(names, n)
+				}
+			}
+		}
+	}
+	return names
+}
+
+// mmqStages and mmqQuantUnits are MMQ_STAGES and each layout's MQ<T>::QU
+// in mmq.cu (16-byte quant units of a block).
+const mmqStages = 3
+
+var mmqQuantUnits = map[string]int{"q4_0s": 1, "q8_0s": 2}
+
 // mmqSmem is the dynamic shared memory of the mmq kernel with token tile bn
 // and split parts: two activation buffers (MMQ_XS_BYTES), or the f32 tile
-// the parts sum (BN rows of MMQ_RLD floats) if larger.
-func mmqSmem(bn, split int) int {
+// the parts sum (BN rows of MMQ_RLD floats) if larger; for the cp.async
+// kernel (async), mmqStages activation buffers and weight stages (the quant
+// units and a scale word for each of a thread's 4 rows).
+func mmqSmem(layout string, bn, split int, async bool) int {
 	xs := 2 * (4*bn*64 + 4*32)
+	if async {
+		xs = mmqStages * (4*bn*64 + 4*32 + 4*mmqQuantUnits[layout]*mmaThreads*16 + 4*mmaThreads*4)
+	}
 	if split == 1 {
 		return xs
 	}
 	return max(xs, bn*132*4)
 }
+
+// mmqMinTokens is, by layout, the smallest batch of at most maxMatVecTokens
+// tokens that the mmq kernels take instead of the matrix-vector kernels
+// (0: none; larger batches follow the mma path's limits). From bench
+// --parallel 2-8 on the H100 (docs/perf.md, "Batched decode, round 2"): 7B
+// Q4_0 steps of 6 and 8 sequences 1.37x and 1.41x faster than on mmvq,
+// no gain at 4 (mmvq's 8-token kernel serves 5 to 8 tokens at one cost);
+// TinyLlama Q8_0 ones 8 % slower at 6 and even at 8, so Q8_0 stays on mmvq.
+// ROCMFORGE_GPU_MMQ_MIN=N sets every layout's (0: off).
+var mmqMinTokens = map[string]int{"q4_0s": 5, "q8_0s": 0}
 
 // mmaKernelNames lists the functions mma.cu defines (for kernelNames).
 func mmaKernelNames() []string {
@@ -157,9 +183,11 @@ type mmaState struct {
 	split     int             // ROCMFORGE_GPU_MMA_SPLIT: parts of k (0: planMMA's choice)
 	async     map[string]bool // layouts on the cp.async kernels (where k allows)
 	part      scratch
-	mmq       bool   // the mmq kernels take Q4_0 and Q8_0 where k allows (sm_90)
-	mmqOff    string // why they do not
-	mmqSplit  int    // ROCMFORGE_GPU_MMQ_SPLIT: parts of k (0: planMMQ's choice)
+	mmq       bool           // the mmq kernels take Q4_0 and Q8_0 where k allows (sm_90)
+	mmqOff    string         // why they do not
+	mmqSplit  int            // ROCMFORGE_GPU_MMQ_SPLIT: parts of k (0: planMMQ's choice)
+	mmqAsync  bool           // the cp.async kernels (ROCMFORGE_GPU_MMQ_ASYNC=1; slower on the H100)
+	mmqMin    map[string]int // mmqMinTokens, or ROCMFORGE_GPU_MMQ_MIN
 }
 
 // regsPerSM bounds the resident blocks (every CUDA architecture with
@@ -229,11 +257,13 @@ func (b *Backend) initMMA() {
 		mm.mmqOff = "off (ROCMFORGE_GPU_MMQ=0)"
 	default:
 		mm.mmq = true
-		for _, byBN := range mmqNames {
-			for bn, bySplit := range byBN {
-				for split, name := range bySplit {
-					if err := setup(name, mmqSmem(bn, split)); err != nil {
-						mm.mmq, mm.mmqOff = false, "off ("+err.Error()+")"
+		for ai, table := range []map[string]map[int]map[int]string{mmqNames, mmqaNames} {
+			for l, byBN := range table {
+				for bn, bySplit := range byBN {
+					for split, name := range bySplit {
+						if err := setup(name, mmqSmem(l, bn, split, ai == 1)); err != nil {
+							mm.mmq, mm.mmqOff = false, "off ("+err.Error()+")"
+						}
 					}
 				}
 			}
@@ -241,6 +271,13 @@ func (b *Backend) initMMA() {
 	}
 	if v, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_MMQ_SPLIT")); err == nil && slices.Contains(mmqSplits, v) {
 		mm.mmqSplit = v
+	}
+	mm.mmqAsync = os.Getenv("ROCMFORGE_GPU_MMQ_ASYNC") == "1"
+	mm.mmqMin = maps.Clone(mmqMinTokens)
+	if v, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_MMQ_MIN")); err == nil && v >= 0 {
+		for l := range mm.mmqMin {
+			mm.mmqMin[l] = v
+		}
 	}
 	mm.async = map[string]bool{}
 	for l, a := range mmaAsync {
@@ -334,6 +371,14 @@ func (b *Backend) useMMQ(layout string, k int) bool {
 	return b.blas.mma.mmq && mmqLayouts[layout] && k%mmaChunk == 0 && k > 0
 }
 
+// useMMQSmall reports whether a product of n tokens, too few for the mma
+// path (matrix-vector sizes), goes to the mmq kernels instead (mmqMin),
+// which needs the large-batch path on (minTokens > 0), as useMMA does.
+func (b *Backend) useMMQSmall(layout string, n, k int) bool {
+	lo := b.blas.mma.mmqMin[layout]
+	return lo > 0 && n >= lo && n <= maxMatVecTokens && b.blas.minTokens > 0 && !b.useBLAS(n) && b.useMMQ(layout, k)
+}
+
 // mmqPlan is one mmq launch: the kernel, its token tile and split, the
 // grid.
 type mmqPlan struct {
@@ -343,11 +388,20 @@ type mmqPlan struct {
 	tilesM, tilesN int
 }
 
+// mmqGPC is the multiprocessors of a GPC assumed when packing clusters
+// (the H100 SXM's GPCs have 16 to 18): a cluster's blocks run in one GPC,
+// so a wave holds floor(16·perSM/s) clusters of s per 16 multiprocessors.
+// mmqPartChunks is what a part costs besides its chunks (the first loads,
+// the cluster's sum), in chunk-times.
+const (
+	mmqGPC        = 16
+	mmqPartChunks = 2
+)
+
 // planMMQ picks the token tile for n tokens and the parts of k for tilesM
 // row tiles (of all the launch's weights) of k columns: the split that
-// needs the fewest chunk-times, counted as waves of resident blocks times
-// chunks a part (ties to fewer parts: each costs a tile's sum through
-// shared memory).
+// needs the fewest chunk-times, counted as waves of resident clusters
+// times (chunks a part + mmqPartChunks); ties go to fewer parts.
 func (b *Backend) planMMQ(layout string, tilesM, n, k int) mmqPlan {
 	p := mmqPlan{bn: mmqTokenTiles[len(mmqTokenTiles)-1], tilesM: tilesM}
 	for _, bn := range mmqTokenTiles {
@@ -357,6 +411,11 @@ func (b *Backend) planMMQ(layout string, tilesM, n, k int) mmqPlan {
 		}
 	}
 	p.tilesN = (n + p.bn - 1) / p.bn
+	async := b.blas.mma.mmqAsync
+	names := mmqNames
+	if async {
+		names = mmqaNames
+	}
 	chunks := k / mmaChunk
 	tiles := p.tilesM * p.tilesN
 	best := math.MaxInt
@@ -365,8 +424,9 @@ func (b *Backend) planMMQ(layout string, tilesM, n, k int) mmqPlan {
 		if s > chunks {
 			break
 		}
-		slots := max(1, b.blas.mma.slots[mmqNames[layout][p.bn][s]])
-		if cost := (tiles*s + slots - 1) / slots * ((chunks + s - 1) / s); cost < best {
+		perSM := max(1, b.blas.mma.slots[names[layout][p.bn][s]]/max(1, b.sms))
+		slots := max(s, mmqGPC*perSM/s*s*b.sms/mmqGPC)
+		if cost := (tiles*s + slots - 1) / slots * ((chunks+s-1)/s + mmqPartChunks); cost < best {
 			p.split, best = s, cost
 		}
 	}
@@ -376,7 +436,7 @@ func (b *Backend) planMMQ(layout string, tilesM, n, k int) mmqPlan {
 			p.split = 1
 		}
 	}
-	p.name, p.smem = mmqNames[layout][p.bn][p.split], mmqSmem(p.bn, p.split)
+	p.name, p.smem = names[layout][p.bn][p.split], mmqSmem(layout, p.bn, p.split, async)
 	return p
 }
 
@@ -424,6 +484,9 @@ func (b *Backend) matmulMMQ(layout string, xb cuda.DevicePtr, n, k int, ts []mmv
 func (b *Backend) useMMQMulti(layout string, n, k int, wbs []*devBuf) bool {
 	if len(wbs) < 2 || n == 0 || !b.useMMQ(layout, k) {
 		return false
+	}
+	if b.useMMQSmall(layout, n, k) {
+		return true
 	}
 	for _, wb := range wbs {
 		if !b.useMMA(wb, n, k) {

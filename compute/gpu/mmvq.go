@@ -219,6 +219,11 @@ func (b *Backend) MatMulMulti(dst []*compute.Tensor, x *compute.Tensor, w []*com
 		defer b.leave()
 		return b.launchFloatMulti(layout, xb, x.Rows(), x.Cols(), ts[:len(w)])
 	}
+	// Before mmvq: the mmq kernels take some matrix-vector sizes too
+	// (useMMQSmall).
+	if fused && b.useMMQMulti(layout, x.Rows(), x.Cols(), wbs[:len(w)]) {
+		return b.matmulMMQMulti(dst, x, w, wbs)
+	}
 	if fused && b.useMMVQ(layout, x.Rows(), x.Cols()) {
 		if b.feeding() {
 			return nil
@@ -232,9 +237,6 @@ func (b *Backend) MatMulMulti(dst []*compute.Tensor, x *compute.Tensor, w []*com
 		}
 		defer b.leave()
 		return b.launchMMVQ(layout, xb, x.Rows(), x.Cols(), ts[:len(w)])
-	}
-	if fused && b.useMMQMulti(layout, x.Rows(), x.Cols(), wbs[:len(w)]) {
-		return b.matmulMMQMulti(dst, x, w, wbs)
 	}
 	for i := range w {
 		if err := b.MatMul(dst[i], x, w[i]); err != nil {

@@ -48,6 +48,7 @@
 #define MMQ_BK 128       // columns per chunk
 #define MMQ_THREADS 128  // 4 warps
 #define MMQ_RLD 132      // floats per token row of the f32 tile the parts sum (+4: distinct banks)
+#define MMQ_STAGES 3     // chunks in flight in the cp.async kernels
 
 #if !defined(RF_HIP) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 #define RF_MMQ 1
@@ -126,8 +127,19 @@ struct MQ;
 #ifdef RF_MMQ
 template <>
 struct MQ<T_Q4_0S> {
+    static constexpr int QU = 1;  // 16-byte quant units of a block
     uint4 q[4];
     u32 d2[4];  // the scale in both halves
+    // stage reads the thread's bytes back from a cp.async stage
+    // (mmq_matmul_async): scale word j holds blocks q & ~1 and q | 1.
+    __device__ __forceinline__ void stage(const u8* st, int wq, int tid, int qq) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            q[j] = *(const uint4*)(st + (j * 128 + tid) * 16);
+            const u32 w = *(const u32*)(st + wq + (j * 128 + tid) * 4), d = qq & 1 ? w >> 16 : w & 0xffffu;
+            d2[j] = d | (d << 16);
+        }
+    }
     __device__ __forceinline__ void load(const u8* __restrict__ w, const u8* __restrict__ aux, const i64 blk[4],
                                          const bool ok[4]) {
 #pragma unroll
@@ -145,8 +157,18 @@ struct MQ<T_Q4_0S> {
 
 template <>
 struct MQ<T_Q8_0S> {
+    static constexpr int QU = 2;
     uint4 q[4][2];
     u32 d2[4];
+    __device__ __forceinline__ void stage(const u8* st, int wq, int tid, int qq) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            q[j][0] = *(const uint4*)(st + ((2 * j) * 128 + tid) * 16);
+            q[j][1] = *(const uint4*)(st + ((2 * j + 1) * 128 + tid) * 16);
+            const u32 w = *(const u32*)(st + wq + (j * 128 + tid) * 4), d = qq & 1 ? w >> 16 : w & 0xffffu;
+            d2[j] = d | (d << 16);
+        }
+    }
     __device__ __forceinline__ void load(const u8* __restrict__ w, const u8* __restrict__ aux, const i64 blk[4],
                                          const bool ok[4]) {
 #pragma unroll
@@ -173,6 +195,126 @@ struct MmqW {
     int m;
 };
 
+#ifdef RF_MMQ
+// MmqBlock is what every thread of a block derives from its position: the
+// weight and row tile, the token tile, the chunks of its part, and the
+// thread's 4 weight rows (their first block of k, whether inside m).
+struct MmqBlock {
+    MmqW W;
+    int row0, tok0, c0, c1, z;
+    i64 blk[4];
+    bool ok[4];
+    __device__ __forceinline__ MmqBlock(MmqW w0, MmqW w1, MmqW w2, int tiles0, int tiles01, int bn, int splits,
+                                        int k, int warp, int g, int q) {
+        int tile = blockIdx.x;
+        W = w0;
+        if (tile >= tiles01) {
+            W = w2;
+            tile -= tiles01;
+        } else if (tile >= tiles0) {
+            W = w1;
+            tile -= tiles0;
+        }
+        row0 = tile * MMQ_BM, tok0 = blockIdx.y * bn;
+        const int chunks = k / MMQ_BK, per = (chunks + splits - 1) / splits;
+        z = splits > 1 ? (int)cluster_rank() : 0;
+        c0 = min(chunks, z * per), c1 = min(chunks, c0 + per);
+        const i64 nb = k >> 5;  // blocks a row
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int r = row0 + 32 * warp + 16 * (j >> 1) + 8 * (j & 1) + g;
+            ok[j] = r < W.m;
+            blk[j] = (i64)min(r, W.m - 1) * nb + q;
+        }
+    }
+};
+
+// mmq_chunk multiplies one chunk: the thread's dequantized rows of wc by
+// the activations in xb (one buffer, the unit layout above), into acc.
+template <int T, int BN>
+__device__ __forceinline__ void mmq_chunk(float (&acc)[2][BN / 8][4], const MQ<T>& wc, const u8* xb, int g, int q) {
+#pragma unroll
+    for (int t = 0; t < 4; t++) {
+        u32 a[2][2][4];  // [step 2t + st][mt][fragment register]
+#pragma unroll
+        for (int st = 0; st < 2; st++)
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++) {
+                const int s = 2 * t + st;
+                a[st][mt][0] = wc.pair(2 * mt, s, 0);
+                a[st][mt][1] = wc.pair(2 * mt + 1, s, 0);
+                a[st][mt][2] = wc.pair(2 * mt, s, 1);
+                a[st][mt][3] = wc.pair(2 * mt + 1, s, 1);
+            }
+#pragma unroll
+        for (int nt = 0; nt < BN / 8; nt++) {
+            const uint4 b = *(const uint4*)(xb + ((t * BN + nt * 8 + g) * 4 + q) * 16 + t * 32);
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++) {
+                mmq_16816(acc[mt][nt], a[0][mt], b.x, b.y);
+                mmq_16816(acc[mt][nt], a[1][mt], b.z, b.w);
+            }
+        }
+    }
+}
+
+// mmq_finish writes the block's result: acc[mt][nt][i] is row 32·warp +
+// 16·mt + g (+8 for i >= 2), token 8·nt + 2q (+1 for odd i). Unsplit, to y
+// directly; split, through shared memory (red, free for it: the caller has
+// passed a barrier after its last chunk) and the cluster's sum.
+template <int BN, int S>
+__device__ __forceinline__ void mmq_finish(const float (&acc)[2][BN / 8][4], const MmqBlock& B, float* red, int n,
+                                           int tid, int warp, int g, int q) {
+    const int m = B.W.m;
+    if (S == 1) {
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+            for (int nt = 0; nt < BN / 8; nt++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    const int r = B.row0 + 32 * warp + 16 * mt + g + ((i >> 1) << 3);
+                    const int t = B.tok0 + nt * 8 + 2 * q + (i & 1);
+                    if (r < m && t < n) B.W.y[(i64)t * m + r] = acc[mt][nt][i];
+                }
+        return;
+    }
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int nt = 0; nt < BN / 8; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+                red[(nt * 8 + 2 * q + (i & 1)) * MMQ_RLD + 32 * warp + 16 * mt + g + ((i >> 1) << 3)] = acc[mt][nt][i];
+    cluster_sync();
+    constexpr int R = ((MMQ_BM + S - 1) / S + 3) & ~3;  // rows a part sums, a multiple of 4
+    const int r0 = B.z * R, rows = min(R, MMQ_BM - r0);
+    const u32 base = mmq_smem_addr(red);
+    for (int e = tid; e < BN * (R / 4); e += MMQ_THREADS) {
+        const int tl = e / (R / 4), rl = r0 + (e % (R / 4)) * 4;
+        if (rl - r0 >= rows) continue;
+        const u32 a = base + (u32)(tl * MMQ_RLD + rl) * 4u;
+        float4 s = ld_cluster4(a, 0);
+#pragma unroll
+        for (int p = 1; p < S; p++) {
+            const float4 v = ld_cluster4(a, p);
+            s.x += v.x, s.y += v.y, s.z += v.z, s.w += v.w;
+        }
+        const int t = B.tok0 + tl, r = B.row0 + rl;
+        if (t < n) {
+            float* yr = B.W.y + (i64)t * m + r;
+            if (r < m) yr[0] = s.x;
+            if (r + 1 < m) yr[1] = s.y;
+            if (r + 2 < m) yr[2] = s.z;
+            if (r + 3 < m) yr[3] = s.w;
+        }
+    }
+    cluster_sync();  // no block leaves while another still reads its tile
+}
+#endif
+
+// mmq_matmul: the weights' raw bytes and the activations come one chunk
+// ahead in registers (the register-staged version; ROCMFORGE_GPU_MMQ_ASYNC=0).
 template <int T, int BN, int S>
 __device__ void mmq_matmul(MmqW w0, MmqW w1, MmqW w2, int tiles0, int tiles01, const u16* __restrict__ x, int k,
                            int n) {
@@ -185,32 +327,7 @@ __device__ void mmq_matmul(MmqW w0, MmqW w1, MmqW w2, int tiles0, int tiles01, c
     u8* xs = (u8*)mmq_smem;  // [2][XSB]
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, q = lane & 3;
-    int tile = blockIdx.x;
-    MmqW W = w0;
-    if (tile >= tiles01) {
-        W = w2;
-        tile -= tiles01;
-    } else if (tile >= tiles0) {
-        W = w1;
-        tile -= tiles0;
-    }
-    const int row0 = tile * MMQ_BM, tok0 = blockIdx.y * BN, m = W.m;
-    const int chunks = k / MMQ_BK;
-    const int per = (chunks + S - 1) / S;
-    const int z = S > 1 ? (int)cluster_rank() : 0;
-    const int c0 = min(chunks, z * per), c1 = min(chunks, c0 + per);
-    const i64 nb = k >> 5;  // blocks a row
-
-    // The thread's 4 weight rows and their first block.
-    i64 blk[4];
-    bool ok[4];
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-        const int r = row0 + 32 * warp + 16 * (j >> 1) + 8 * (j & 1) + g;
-        ok[j] = r < m;
-        blk[j] = (i64)min(r, m - 1) * nb + q;
-    }
-
+    const MmqBlock B(w0, w1, w2, tiles0, tiles01, BN, S, k, warp, g, q);
     float acc[2][NT][4];
 #pragma unroll
     for (int a = 0; a < 2; a++)
@@ -224,18 +341,18 @@ __device__ void mmq_matmul(MmqW w0, MmqW w1, MmqW w2, int tiles0, int tiles01, c
     auto load = [&](int ch) {
         i64 bk[4];
 #pragma unroll
-        for (int j = 0; j < 4; j++) bk[j] = blk[j] + 4 * ch;
-        wn.load(W.w, W.aux, bk, ok);
+        for (int j = 0; j < 4; j++) bk[j] = B.blk[j] + 4 * ch;
+        wn.load(B.W.w, B.W.aux, bk, B.ok);
         const int kb = ch * MMQ_BK;
 #pragma unroll
         for (int i = 0; i < GX; i++) {
-            const int u = i * MMQ_THREADS + tid, t = tok0 + (u >> 4);
+            const int u = i * MMQ_THREADS + tid, t = B.tok0 + (u >> 4);
             xr[i] = t < n ? *(const uint4*)(x + (i64)t * k + kb + ((u & 15) << 3)) : make_uint4(0, 0, 0, 0);
         }
     };
-    if (c0 < c1) load(c0);
-    for (int ch = c0; ch < c1; ch++) {
-        u8* xb = xs + ((ch - c0) & 1) * XSB;
+    if (B.c0 < B.c1) load(B.c0);
+    for (int ch = B.c0; ch < B.c1; ch++) {
+        u8* xb = xs + ((ch - B.c0) & 1) * XSB;
 #pragma unroll
         for (int i = 0; i < GX; i++) {
             const int u = i * MMQ_THREADS + tid, nn = u >> 4, qq = (u >> 2) & 3, t = u & 3;
@@ -243,83 +360,109 @@ __device__ void mmq_matmul(MmqW w0, MmqW w1, MmqW w2, int tiles0, int tiles01, c
         }
         const MQ<T> wc = wn;
         __syncthreads();
-        if (ch + 1 < c1) load(ch + 1);  // in flight while the tensor cores work
+        if (ch + 1 < B.c1) load(ch + 1);  // in flight while the tensor cores work
+        mmq_chunk<T, BN>(acc, wc, xb, g, q);
+    }
+    if (S > 1) __syncthreads();  // the buffers become the tile the parts sum
+    mmq_finish<BN, S>(acc, B, (float*)mmq_smem, n, tid, warp, g, q);
+#endif
+}
+
+#ifdef RF_MMQ
+// cp.async copies global bytes into shared memory without holding
+// registers; bytes < size fills the rest with zeros (rows past m, tokens
+// past n).
+__device__ __forceinline__ void mmq_cp16(void* dst, const void* src, int bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(mmq_smem_addr(dst)), "l"(src), "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void mmq_cp4(void* dst, const void* src, int bytes) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(mmq_smem_addr(dst)), "l"(src), "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void mmq_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void mmq_wait() {
+    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
+#endif
+
+// mmq_matmul_async is mmq_matmul with every byte staged by cp.async
+// MMQ_STAGES - 1 chunks ahead (the default): the weights' raw bytes into
+// per-thread slots of a stage (each thread copies and later reads only its
+// own, so they need no barrier: quant unit (j, h) of thread tid at
+// ((j·QU + h)·128 + tid)·16, the 4-byte word holding its scale of row j at
+// WQ + (j·128 + tid)·4), the activations into the unit layout (the barrier
+// at the top of each chunk publishes them). More bytes in flight than one
+// chunk in registers, fewer registers.
+template <int T, int BN, int S>
+__device__ void mmq_matmul_async(MmqW w0, MmqW w1, MmqW w2, int tiles0, int tiles01, const u16* __restrict__ x,
+                                 int k, int n) {
+#ifdef RF_MMQ
+    constexpr int NT = BN / 8;
+    constexpr int GX = BN * 16 / MMQ_THREADS;
+    static_assert(GX >= 1 && GX * MMQ_THREADS == BN * 16, "BN must be a multiple of 8");
+    constexpr int XSB = MMQ_XS_BYTES(BN);
+    constexpr int QU = MQ<T>::QU;                        // 16-byte quant units of one row's block
+    constexpr int WQ = 4 * QU * MMQ_THREADS * 16;        // quant bytes of a stage
+    constexpr int WSB = WQ + 4 * MMQ_THREADS * 4;        // and the scales
+    extern __shared__ uint4 mmq_smem[];
+    u8* xs = (u8*)mmq_smem;              // [MMQ_STAGES][XSB]
+    u8* ws = xs + MMQ_STAGES * XSB;      // [MMQ_STAGES][WSB]
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, q = lane & 3;
+    const MmqBlock B(w0, w1, w2, tiles0, tiles01, BN, S, k, warp, g, q);
+    float acc[2][NT][4];
 #pragma unroll
-        for (int t = 0; t < 4; t++) {
-            u32 a[2][2][4];  // [step 2t + st][mt][fragment register]
+    for (int a = 0; a < 2; a++)
 #pragma unroll
-            for (int st = 0; st < 2; st++)
+        for (int b = 0; b < NT; b++)
 #pragma unroll
-                for (int mt = 0; mt < 2; mt++) {
-                    const int s = 2 * t + st;
-                    a[st][mt][0] = wc.pair(2 * mt, s, 0);
-                    a[st][mt][1] = wc.pair(2 * mt + 1, s, 0);
-                    a[st][mt][2] = wc.pair(2 * mt, s, 1);
-                    a[st][mt][3] = wc.pair(2 * mt + 1, s, 1);
-                }
+            for (int c = 0; c < 4; c++) acc[a][b][c] = 0.0f;
+
+    // Every call commits a group, empty past the part's last chunk, so that
+    // wait_group counts the same in every iteration.
+    auto issue = [&](int ch) {
+        if (ch < B.c1) {
+            const int si = (ch - B.c0) % MMQ_STAGES;
+            u8* wst = ws + si * WSB;
 #pragma unroll
-            for (int nt = 0; nt < NT; nt++) {
-                const uint4 b = *(const uint4*)(xb + ((t * BN + nt * 8 + g) * 4 + q) * 16 + t * 32);
+            for (int j = 0; j < 4; j++) {
+                const i64 bk = B.blk[j] + 4 * ch;
 #pragma unroll
-                for (int mt = 0; mt < 2; mt++) {
-                    mmq_16816(acc[mt][nt], a[0][mt], b.x, b.y);
-                    mmq_16816(acc[mt][nt], a[1][mt], b.z, b.w);
-                }
+                for (int h = 0; h < QU; h++)
+                    mmq_cp16(wst + ((j * QU + h) * MMQ_THREADS + tid) * 16, B.W.w + bk * (16 * QU) + 16 * h,
+                             B.ok[j] ? 16 : 0);
+                mmq_cp4(wst + WQ + (j * MMQ_THREADS + tid) * 4, B.W.aux + (bk & ~(i64)1) * 2, B.ok[j] ? 4 : 0);
+            }
+            u8* xb = xs + si * XSB;
+            const int kb = ch * MMQ_BK;
+#pragma unroll
+            for (int i = 0; i < GX; i++) {
+                const int u = i * MMQ_THREADS + tid, nn = u >> 4, qq = (u >> 2) & 3, t = u & 3, tk = B.tok0 + nn;
+                mmq_cp16(xb + ((t * BN + nn) * 4 + qq) * 16 + t * 32,
+                         x + (i64)min(tk, n - 1) * k + kb + ((u & 15) << 3), tk < n ? 16 : 0);
             }
         }
+        mmq_commit();
+    };
+#pragma unroll
+    for (int s = 0; s < MMQ_STAGES - 1; s++) issue(B.c0 + s);
+    for (int ch = B.c0; ch < B.c1; ch++) {
+        // This thread's copies for chunk ch are done (later ones may still
+        // be in flight); after the barrier everyone's are, and every warp
+        // has finished chunk ch - 1, whose stage the next issue refills.
+        mmq_wait<MMQ_STAGES - 2>();
+        __syncthreads();
+        issue(ch + MMQ_STAGES - 1);
+        const int si = (ch - B.c0) % MMQ_STAGES;
+        MQ<T> wc;
+        wc.stage(ws + si * WSB, WQ, tid, q);
+        mmq_chunk<T, BN>(acc, wc, xs + si * XSB, g, q);
     }
-
-    // acc[mt][nt][i]: row 32·warp + 16·mt + g (+8 for i >= 2), token 8·nt +
-    // 2q (+1 for odd i).
-    if (S == 1) {
-#pragma unroll
-        for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-            for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    const int r = row0 + 32 * warp + 16 * mt + g + ((i >> 1) << 3);
-                    const int t = tok0 + nt * 8 + 2 * q + (i & 1);
-                    if (r < m && t < n) W.y[(i64)t * m + r] = acc[mt][nt][i];
-                }
-        return;
-    }
-    // Split: this part's tile into shared memory (over the activation
-    // buffers, once every warp is done with them), then part z sums its
-    // rows over the parts.
-    float* red = (float*)mmq_smem;  // [BN][MMQ_RLD]
-    __syncthreads();
-#pragma unroll
-    for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-            for (int i = 0; i < 4; i++)
-                red[(nt * 8 + 2 * q + (i & 1)) * MMQ_RLD + 32 * warp + 16 * mt + g + ((i >> 1) << 3)] = acc[mt][nt][i];
-    cluster_sync();
-    constexpr int R = ((MMQ_BM + S - 1) / S + 3) & ~3;  // rows a part sums, a multiple of 4
-    const int r0 = z * R, rows = min(R, MMQ_BM - r0);
-    const u32 base = mmq_smem_addr(red);
-    for (int e = tid; e < BN * (R / 4); e += MMQ_THREADS) {
-        const int tl = e / (R / 4), rl = r0 + (e % (R / 4)) * 4;
-        if (rl - r0 >= rows) continue;
-        const u32 a = base + (u32)(tl * MMQ_RLD + rl) * 4u;
-        float4 s = ld_cluster4(a, 0);
-#pragma unroll
-        for (int p = 1; p < S; p++) {
-            const float4 v = ld_cluster4(a, p);
-            s.x += v.x, s.y += v.y, s.z += v.z, s.w += v.w;
-        }
-        const int t = tok0 + tl, r = row0 + rl;
-        if (t < n) {
-            float* yr = W.y + (i64)t * m + r;
-            if (r < m) yr[0] = s.x;
-            if (r + 1 < m) yr[1] = s.y;
-            if (r + 2 < m) yr[2] = s.z;
-            if (r + 3 < m) yr[3] = s.w;
-        }
-    }
-    cluster_sync();  // no block leaves while another still reads its tile
+    mmq_wait<0>();
+    if (S > 1) __syncthreads();  // the stages become the tile the parts sum
+    mmq_finish<BN, S>(acc, B, (float*)mmq_smem, n, tid, warp, g, q);
 #endif
 }
 
@@ -329,6 +472,12 @@ __device__ void mmq_matmul(MmqW w0, MmqW w1, MmqW w2, int tiles0, int tiles01, c
         const u8* w2, const u8* a2, float* y2, int m2, int tiles0, int tiles01, const u16* x, int k, int n) {  \
         mmq_matmul<T, BN, S>(MmqW{w0, a0, y0, m0}, MmqW{w1, a1, y1, m1}, MmqW{w2, a2, y2, m2}, tiles0,         \
                              tiles01, x, k, n);                                                               \
+    }                                                                                                         \
+    extern "C" __global__ void __launch_bounds__(MMQ_THREADS) MMQ_CLUSTER(S) mmqa_##TNAME##_##BN##_s##S(      \
+        const u8* w0, const u8* a0, float* y0, int m0, const u8* w1, const u8* a1, float* y1, int m1,          \
+        const u8* w2, const u8* a2, float* y2, int m2, int tiles0, int tiles01, const u16* x, int k, int n) {  \
+        mmq_matmul_async<T, BN, S>(MmqW{w0, a0, y0, m0}, MmqW{w1, a1, y1, m1}, MmqW{w2, a2, y2, m2}, tiles0,   \
+                                   tiles01, x, k, n);                                                         \
     }
 #define MMQ_SPLITS(TNAME, T, BN) \
     MMQ_KERNEL(TNAME, T, BN, 1)  \
