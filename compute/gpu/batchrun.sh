@@ -9,7 +9,9 @@
 #            MatMulBatched, MatMulMulti, AttentionBatchDecode
 #   prof     (last) ncu (--clock-control none --cache-control none, one
 #            metric: gpu__time_duration.sum) over PROF_COUNT kernels after
-#            the first PROF_SKIP of bench --parallel 64 -p 128 -n $PROF_N -r 1
+#            the first N (PROF_ROWS: "model:N"; past the prefill, whether the
+#            engine ran it in 4 steps or, slowed down, in 128 capped ones) of
+#            bench --parallel 64 -p 128 -n $PROF_N -r 1
 #            --no-warmup for each model of PROF_ROWS (ncu costs ~4 ms a
 #            profiled kernel: profiling the whole run takes minutes and
 #            slows the host enough to change the engine's schedule); the
@@ -17,8 +19,8 @@
 #            where 64 rows decode are summed per kernel (µs a step)
 #   bench    bench --parallel $LEVELS -p 128 -n 128 -r $REPS, one run per
 #            entry of BENCH ("model:name:ENV=V,ENV2=V")
-#   small    the same for SMALL (2-8 sequences: the matrix-vector kernels
-#            against the mma kernels, ROCMFORGE_GPU_CUBLAS_MIN=2)
+#   small    the same for SMALL at SMALL_LEVELS (4-8 sequences: mmvq
+#            against the mmq kernels, ROCMFORGE_GPU_MMQ_MIN)
 # Binaries are built elsewhere into bin/batch:
 #
 #   CGO_ENABLED=0 go build -o bin/batch/rocmforge ./cmd/rocmforge
@@ -35,16 +37,15 @@ RF=$BIN/rocmforge
 STEPS=${STEPS:-race micro prof bench small}
 RACE_RUN=${RACE_RUN:-MatMulMMA}
 MICRO=${MICRO:-MatMulBatched/Q4_0/(4096x4096|11008x4096)/n(8|16|64)/(mma|mmq.*|matvec)$ MatMulBatched/Q8_0/2048x2048/n(8|16|64)/(mma|mmq|matvec)$ MatMulMulti AttentionBatchDecode}
-PROF_ROWS=${PROF_ROWS:-tiny-Q8_0 7b-Q4_0}
-PROF_N=${PROF_N:-128}
-PROF_SKIP=${PROF_SKIP:-30000}   # kernel launches to skip (the prefill and the first decode steps)
-PROF_COUNT=${PROF_COUNT:-2000}  # kernel launches to profile after them
+PROF_ROWS=${PROF_ROWS:-7b-Q4_0:80000 tiny-Q8_0:55000}  # model:kernel launches to skip
+PROF_N=${PROF_N:-256}
+PROF_COUNT=${PROF_COUNT:-2000}  # kernel launches to profile after the skipped ones
 PROF_ENV=${PROF_ENV:-X=1}
-BENCH=${BENCH:-tiny-Q8_0:base:X=1 7b-Q4_0:base:X=1}
+BENCH=${BENCH:-tiny-Q8_0:mmq:X=1 tiny-Q8_0:mma:ROCMFORGE_GPU_MMQ=0 7b-Q4_0:mmq:X=1 7b-Q4_0:mma:ROCMFORGE_GPU_MMQ=0}
 LEVELS=${LEVELS:-8,32,64}
 REPS=${REPS:-2}
-SMALL=${SMALL:-tiny-Q8_0:mmvq:X=1 tiny-Q8_0:mma:ROCMFORGE_GPU_CUBLAS_MIN=2 7b-Q4_0:mmvq:X=1 7b-Q4_0:mma:ROCMFORGE_GPU_CUBLAS_MIN=2}
-SMALL_LEVELS=${SMALL_LEVELS:-2,4,8}
+SMALL=${SMALL:-tiny-Q8_0:default:X=1 tiny-Q8_0:mmq:ROCMFORGE_GPU_MMQ_MIN=5 7b-Q4_0:default:X=1 7b-Q4_0:mmvq:ROCMFORGE_GPU_MMQ_MIN=0}
+SMALL_LEVELS=${SMALL_LEVELS:-4,6,8}
 mkdir -p "$OUT" "$MODELS"
 summary() { echo "== $*" | tee -a "$OUT/summary.txt"; }
 export ROCMFORGE_KERNEL_CACHE=/tmp/rf-kernels ROCMFORGE_SHARED=$ROOT/testdata-gpu
@@ -151,10 +152,11 @@ PY
 fi
 
 if has prof; then
-	for m in $PROF_ROWS; do
+	for e in $PROF_ROWS; do
+		m=${e%%:*} skip=${e#*:}
 		t0=$SECONDS
 		env $PROF_ENV timeout "${PROF_TIMEOUT:-150}" ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum --csv \
-			--launch-skip "$PROF_SKIP" --launch-count "$PROF_COUNT" \
+			--launch-skip "$skip" --launch-count "$PROF_COUNT" \
 			"$RF" bench --backend cuda --json -m "$MODELS/$m.gguf" --parallel 64 -p 128 -n "$PROF_N" -r 1 --no-warmup \
 			> "$OUT/ncu-$m.csv" 2> "$OUT/ncu-$m.err"
 		summary "ncu $m rc=$? in $((SECONDS - t0)) s"
