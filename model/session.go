@@ -21,6 +21,7 @@ type Session struct {
 	blocks []int32
 	batch  Batch
 	logits []float32
+	id     [1]int32 // EvalArgmax's result (a local one escapes: an allocation a token)
 }
 
 // NewSession makes a session with room for nCtx tokens (the model's training
@@ -72,12 +73,11 @@ func (s *Session) EvalArgmax(tokens []int32) (int32, error) {
 	if err := s.prepare(tokens, false); err != nil {
 		return -1, err
 	}
-	var id [1]int32
-	if err := s.m.ForwardArgmax(&s.batch, s.c, id[:]); err != nil {
+	if err := s.m.ForwardArgmax(&s.batch, s.c, s.id[:]); err != nil {
 		return -1, err
 	}
 	s.n += len(tokens)
-	return id[0], nil
+	return s.id[0], nil
 }
 
 func (s *Session) eval(tokens []int32, all bool) ([]float32, error) {
