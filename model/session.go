@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/rocmforge/rocmforge/compute"
+	"github.com/rocmforge/rocmforge/ggml"
 )
 
 // sessionBlockSize is the block size of a Session's cache; one sequence
@@ -27,11 +28,17 @@ type Session struct {
 // NewSession makes a session with room for nCtx tokens (the model's training
 // context when nCtx <= 0).
 func NewSession(m *Model, nCtx int) (*Session, error) {
+	return NewSessionType(m, nCtx, ggml.F32)
+}
+
+// NewSessionType is NewSession with a cache of KV type t (F32, F16 or
+// Q8_0; see NewCacheType).
+func NewSessionType(m *Model, nCtx int, t ggml.Type) (*Session, error) {
 	if nCtx <= 0 {
 		nCtx = m.HParams.NCtxTrain
 	}
 	nBlocks := (nCtx + sessionBlockSize - 1) / sessionBlockSize
-	c, err := NewCache(m.b, m.HParams, nBlocks, sessionBlockSize)
+	c, err := NewCacheType(m.b, m.HParams, nBlocks, sessionBlockSize, t)
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,7 @@ type benchReport struct {
 	Params      int64         `json:"params"`
 	Backend     string        `json:"backend"`
 	Threads     int           `json:"threads"`
+	KVType      string        `json:"kv_type"` // of the KV cache
 	Results     []benchResult `json:"results"`
 }
 
@@ -69,8 +70,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	noWarmup := fs.Bool("no-warmup", false, "skip the untimed warm-up run")
 	parallel := fs.String("parallel", "", "batched test instead: comma-separated `counts` of sequences submitted at once to the engine (-p default 128)")
 	parSeed := fs.Uint64("seed", 0, "--parallel: `seed` of the random prompts (0: a random one, printed)")
+	kvTypeName := fs.String("kv-type", "f16", kvTypeUsage)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: rocmforge bench -m MODEL [-p 512] [-n 128] [-r 5] [--parallel 1,8,32,64] [--backend auto|cuda|cpu|ref] [--threads N] [--json]")
+		fmt.Fprintln(stderr, "usage: rocmforge bench -m MODEL [-p 512] [-n 128] [-r 5] [--parallel 1,8,32,64] [--kv-type f16|q8_0|f32] [--backend auto|cuda|cpu|ref] [--threads N] [--json]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)
@@ -92,15 +94,19 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	case *reps < 1:
 		return fmt.Errorf("-r %d: want >= 1", *reps)
 	}
+	kvType, err := parseKVType(*kvTypeName)
+	if err != nil {
+		return err
+	}
 	if *parallel != "" {
 		return benchParallelFlags(ctx, fs, *parallel, *parSeed, parOptions{
-			load:    loadOptions{ref: *modelRef, backend: *backend, threads: *threads},
+			load:    loadOptions{ref: *modelRef, backend: *backend, threads: *threads, kvType: kvType},
 			nPrompt: *nPrompt, nGen: *nGen, reps: *reps, warmup: !*noWarmup, asJSON: *jsonOut,
 		}, stdout, stderr)
 	}
 
 	l, err := loadModel(ctx, loadOptions{ref: *modelRef, backend: *backend, threads: *threads,
-		kvTokens: max(*nPrompt, *nGen), batch: max(*nPrompt, 1)}, stderr)
+		kvTokens: max(*nPrompt, *nGen), batch: max(*nPrompt, 1), kvType: kvType}, stderr)
 	if err != nil {
 		return err
 	}
@@ -110,12 +116,12 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	rep := benchReport{
 		Model: l.path, Name: name, Arch: l.m.HParams.Arch, Type: modelType(l.file),
 		SizeBytes: l.file.Size(), WeightBytes: wBytes, Params: params,
-		Backend: l.be.Name(), Threads: backendThreads(l.be),
+		Backend: l.be.Name(), Threads: backendThreads(l.be), KVType: kvType.String(),
 	}
 	_, hasArgmax := l.be.(compute.Argmaxer)
 	b := &bencher{m: l.m, rng: rand.New(rand.NewPCG(1, 2)),
 		deviceArgmax: hasArgmax && os.Getenv("ROCMFORGE_BENCH_HOST_ARGMAX") != "1"}
-	if b.s, err = model.NewSession(l.m, max(*nPrompt, *nGen)); err != nil {
+	if b.s, err = model.NewSessionType(l.m, max(*nPrompt, *nGen), kvType); err != nil {
 		return err
 	}
 	defer b.s.Close()

@@ -28,8 +28,8 @@ func TestBenchJSON(t *testing.T) {
 	}
 	wantBytes, wantParams := weightStats(f)
 	f.Close()
-	if rep.WeightBytes != wantBytes || rep.Params != wantParams || rep.Type != "F32" || rep.Arch != "llama" {
-		t.Errorf("report header %+v; want %d weight bytes, %d params, F32 llama", rep, wantBytes, wantParams)
+	if rep.WeightBytes != wantBytes || rep.Params != wantParams || rep.Type != "F32" || rep.Arch != "llama" || rep.KVType != "F16" {
+		t.Errorf("report header %+v; want %d weight bytes, %d params, F32 llama, an F16 KV cache (the default)", rep, wantBytes, wantParams)
 	}
 	if len(rep.Results) != 2 || rep.Results[0].Test != "pp16" || rep.Results[1].Test != "tg8" {
 		t.Fatalf("results %+v, want pp16 and tg8", rep.Results)
@@ -80,6 +80,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"-m", model, "-p", "0", "-n", "0"}, "nothing to measure"},
 		{[]string{"-m", model, "extra"}, "unexpected arguments"},
 		{[]string{"-p", "4"}, "no model"},
+		{[]string{"-m", model, "--kv-type", "q4_0"}, "q4_0"},
 	} {
 		_, _, err := runCmd(t, append([]string{"bench"}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -111,7 +112,7 @@ func TestBenchSummarize(t *testing.T) {
 func TestBenchParallel(t *testing.T) {
 	model := stories260K(t)
 	out, errOut, err := runCmd(t, "bench", "-m", model, "--backend", "cpu", "--threads", "1", "-p", "12", "-n", "6",
-		"-r", "2", "--parallel", "1,3", "--seed", "7", "--json")
+		"-r", "2", "--parallel", "1,3", "--seed", "7", "--kv-type", "q8_0", "--json")
 	if err != nil {
 		t.Fatalf("bench --parallel: %v (stderr %q)", err, errOut)
 	}
@@ -121,8 +122,8 @@ func TestBenchParallel(t *testing.T) {
 	if err := dec.Decode(&rep); err != nil {
 		t.Fatalf("stdout is not the JSON report: %v\n%s", err, out)
 	}
-	if rep.NPrompt != 12 || rep.NGen != 6 || rep.Seed != 7 || rep.Arch != "llama" {
-		t.Errorf("report header %+v; want 12-token prompts, 6 new tokens, seed 7, llama", rep)
+	if rep.NPrompt != 12 || rep.NGen != 6 || rep.Seed != 7 || rep.Arch != "llama" || rep.KVType != "Q8_0" {
+		t.Errorf("report header %+v; want 12-token prompts, 6 new tokens, seed 7, llama, a Q8_0 KV cache", rep)
 	}
 	if len(rep.Results) != 2 {
 		t.Fatalf("%d results, want par1 and par3: %+v", len(rep.Results), rep.Results)

@@ -35,6 +35,7 @@ type parReport struct {
 	Params      int64       `json:"params"`
 	Backend     string      `json:"backend"`
 	Threads     int         `json:"threads"`
+	KVType      string      `json:"kv_type"`  // of the KV cache
 	NPrompt     int         `json:"n_prompt"` // prompt tokens per sequence
 	NGen        int         `json:"n_gen"`    // generated tokens per sequence (EOS ignored)
 	Seed        uint64      `json:"seed"`
@@ -124,6 +125,7 @@ func runBenchParallel(ctx context.Context, o parOptions, stdout, stderr io.Write
 		MaxBatchTokens: max(engine.DefaultMaxBatchTokens, maxN),
 		CtxLen:         perSeq,
 		KVCacheTokens:  maxN * blocks * engine.DefaultBlockSize,
+		KVType:         o.load.kvType,
 		EventBuffer:    o.nGen + 2, // the collectors never make the engine wait
 	}
 	pb := &parBencher{nVocab: l.m.HParams.NVocab, bos: l.tok.BOS(), addBOS: l.tok.AddBOS(),
@@ -141,7 +143,7 @@ func runBenchParallel(ctx context.Context, o parOptions, stdout, stderr io.Write
 	rep := parReport{
 		Model: l.path, Name: name, Arch: l.m.HParams.Arch, Type: modelType(l.file),
 		SizeBytes: l.file.Size(), WeightBytes: wBytes, Params: params,
-		Backend: l.be.Name(), Threads: backendThreads(l.be),
+		Backend: l.be.Name(), Threads: backendThreads(l.be), KVType: o.load.kvType.String(),
 		NPrompt: o.nPrompt, NGen: o.nGen, Seed: o.seed,
 	}
 	fmt.Fprintf(stderr, "bench: %d-token prompts, %d new tokens each, greedy, EOS ignored, prompt seed %d\n", o.nPrompt, o.nGen, o.seed)
