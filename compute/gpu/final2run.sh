@@ -58,7 +58,7 @@ if [ "$PHASE" != bench ]; then
 	for tool in memcheck racecheck; do
 		t0=$SECONDS
 		(cd compute/gpu && timeout 200 compute-sanitizer --tool $tool --error-exitcode 3 \
-			"$BIN/gpu.test" -test.count=1 -test.short -test.run "${SANITIZE_RUN:-MatMulMMA|MatMulQ8|Q8Producers|NormRowLengths|RoPEPair|ArgmaxRows|TopK|KVWriteAttention}" 2>&1) > "$OUT/$tool.log"
+			"$BIN/gpu.test" -test.count=1 -test.short -test.run "${SANITIZE_RUN:-MatMulMMA|MatMulMMQ|MatMulQ8|Q8Producers|NormRowLengths|RoPEPair|RoPEKV|ArgmaxRows|TopK|KVWriteAttention|AttentionQ8|AttentionSplitK}" 2>&1) > "$OUT/$tool.log"
 		summary "compute-sanitizer $tool rc=$? in $((SECONDS - t0)) s: $(tail -2 "$OUT/$tool.log" | tr '\n' ' ')"
 	done
 fi
@@ -80,6 +80,10 @@ done
 for m in tiny-Q8_0 7b-Q4_0; do
 	bench "$m parallel" X=1 -m "$MODELS/$m.gguf" --parallel 1,8,32,64 -p 128 -n 128 -r 2
 done
+# The KV type against bench's old default (f32), at 64 sequences.
+for m in tiny-Q8_0 7b-Q4_0; do
+	bench "$m parallel f32 cache" X=1 -m "$MODELS/$m.gguf" --parallel 64 -p 128 -n 128 -r 2 --kv-type f32
+done
 python3 - "$OUT/bench.jsonl" <<'PY' | tee -a "$OUT/summary.txt"
 import json, sys
 for chunk in open(sys.argv[1]).read().split("## ")[1:]:
@@ -92,5 +96,5 @@ for chunk in open(sys.argv[1]).read().split("## ")[1:]:
     for res in r.get("results", []):
         keys = [k for k in ("test", "median_ts", "weight_gbps", "decode_ts", "gen_ts", "decode_step_ms", "argmax_share") if k in res]
         cells.append(" ".join(f"{k}={res[k]:.1f}" if isinstance(res[k], float) else f"{k}={res[k]}" for k in keys))
-    print(f"{name:32s} " + " | ".join(cells))
+    print(f"{name:32s} kv={r.get('kv_type')} " + " | ".join(cells))
 PY
