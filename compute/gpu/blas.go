@@ -44,9 +44,25 @@ const blasWorkspaceBytes = 32 << 20
 // scratchAlign rounds scratch sizes up, so that nearby sizes share a buffer.
 const scratchAlign = 2 << 20
 
-// blasState is the cuBLAS handle and the scratch buffers of the path.
+// blasLib is the vendor BLAS of the large-batch path: cuBLAS, or hipBLAS
+// through hipBLASLib (hipblas.go), in cuBLAS's types.
+type blasLib interface {
+	Path() string
+	Version() (string, error)
+	Create() (cuda.BLASHandle, error)
+	Destroy(h cuda.BLASHandle) error
+	SetStream(h cuda.BLASHandle, s cuda.Stream) error
+	CanSetWorkspace() bool
+	SetWorkspace(h cuda.BLASHandle, p cuda.DevicePtr, bytes int64) error
+	GemmEx(h cuda.BLASHandle, opA, opB cuda.BLASOp, m, n, k int, alpha float32,
+		a cuda.DevicePtr, aType cuda.DataType, lda int, b cuda.DevicePtr, bType cuda.DataType, ldb int,
+		beta float32, c cuda.DevicePtr, cType cuda.DataType, ldc int, compute cuda.ComputeType) error
+}
+
+// blasState is the vendor BLAS handle and the scratch buffers of the path.
 type blasState struct {
-	lib       *cuda.CUBLAS
+	lib       blasLib
+	name      string // "cuBLAS" or "hipBLAS", for messages
 	h         cuda.BLASHandle
 	version   string
 	minTokens int    // batches of at least this many tokens use cuBLAS; 0: off
@@ -75,16 +91,21 @@ func (b *Backend) initBLAS() {
 			bl.minTokens = blasMinFromEnv()
 		}
 	}()
+	bl.name = "cuBLAS"
+	load := func() (blasLib, error) { return cuda.LoadCUBLAS() }
+	if b.vendor == HIP {
+		bl.name, load = "hipBLAS", loadHIPBLAS
+	}
 	if os.Getenv("ROCMFORGE_GPU_CUBLAS") == "0" {
 		bl.off = "off (ROCMFORGE_GPU_CUBLAS=0)"
 		return
 	}
 	fail := func(err error) {
 		bl.off = "off: " + err.Error()
-		slog.Warn("gpu: cuBLAS unavailable; large-batch MatMul uses the tiled float kernel", "err", err)
+		slog.Warn("gpu: "+bl.name+" unavailable; large-batch MatMul uses the tiled float kernel", "err", err)
 		b.freeBLAS()
 	}
-	lib, err := cuda.LoadCUBLAS()
+	lib, err := load()
 	if err != nil {
 		fail(err)
 		return
@@ -113,7 +134,17 @@ func (b *Backend) initBLAS() {
 		}
 	}
 	bl.minTokens = blasMinFromEnv()
+	if b.vendor == HIP {
+		// rocBLAS is kept out of graph captures (steps of up to 64 tokens
+		// by default, model/graph.go): its behaviour under hipGraph stream
+		// capture is unverified here.
+		bl.minTokens = max(bl.minTokens, hipBLASMinTokens)
+	}
 }
+
+// hipBLASMinTokens is the smallest batch hipBLAS multiplies: past the
+// largest graph step, so that no hipBLAS call is captured.
+const hipBLASMinTokens = 65
 
 // blasMinFromEnv is defaultBLASMinTokens or ROCMFORGE_GPU_CUBLAS_MIN.
 func blasMinFromEnv() int {
@@ -158,9 +189,9 @@ func (b *Backend) MatMulPath() string {
 		}
 	}
 	if bl.h == 0 {
-		return mma + "; tiled float kernel otherwise; cuBLAS " + bl.off
+		return mma + "; tiled float kernel otherwise; " + bl.name + " " + bl.off
 	}
-	return fmt.Sprintf("%s; cuBLAS %s (%s) for n >= %d", mma, bl.version, bl.lib.Path(), bl.minTokens)
+	return fmt.Sprintf("%s; %s %s (%s) for n >= %d", mma, bl.name, bl.version, bl.lib.Path(), bl.minTokens)
 }
 
 // useBLAS reports whether a MatMul of n tokens takes the cuBLAS path, in

@@ -181,7 +181,9 @@ func (b *BLAS) Create() (uintptr, error) {
 func (b *BLAS) Destroy(h uintptr) error { return b.check("hipblasDestroy", b.api.Destroy(h)) }
 
 // SetStream makes the handle's calls run on stream s.
-func (b *BLAS) SetStream(h, s uintptr) error { return b.check("hipblasSetStream", b.api.SetStream(h, s)) }
+func (b *BLAS) SetStream(h, s uintptr) error {
+	return b.check("hipblasSetStream", b.api.SetStream(h, s))
+}
 
 // wire is an element type's value in the library's GemmEx ABI.
 func (b *BLAS) wire(e Elem) (int32, error) {
