@@ -38,14 +38,48 @@ const (
 	attPartials         = 1024
 )
 
+// Grouped decode (attention_g<GM>v<VW>_<layout> in attention.cu): one block
+// per (row, KV head, split) computes up to GM query heads sharing the KV head
+// (GQA), reading each K and V row once instead of once per query head.
+// attGroupSizes are the GM built, attGroupVW the head-dim paths (VW elements
+// a lane; 0: any head dims, head_dim_v <= attGroupNV*warp), attGroupThreads
+// the kernels' launch bound (ATG_THREADS), attGroupSmem the dynamic shared
+// memory a block may take (the default limit). Calls of at least
+// attGroupMinRows query rows take it (fewer rows: the per-head kernel's
+// grid holds more blocks and shorter key walks; ROCMFORGE_GPU_ATT_GROUP=N
+// moves the threshold to N rows, 0 turns the grouped kernel off).
+const (
+	attKG           = 4 // ATT_KG: keys a warp reads at once
+	attGroupNV      = 4
+	attGroupThreads = 256
+	attGroupSmem    = 48 << 10
+	attGroupMinRows = 16
+)
+
+var (
+	attGroupSizes = []int{2, 4, 8}
+	attGroupVW    = []int{0, 2, 4}
+)
+
 // attLayouts are the pool types' kernel suffixes (layoutNames).
 var attLayouts = []string{"f32", "f16", "q8_0s"}
+
+// attGroupName is the grouped decode kernel for gm heads a block, head-dim
+// path vw and pool layout l.
+func attGroupName(gm, vw int, l string) string {
+	return "attention_g" + strconv.Itoa(gm) + "v" + strconv.Itoa(vw) + "_" + l
+}
 
 // attentionKernelNames lists attention.cu's kernels.
 func attentionKernelNames() []string {
 	names := []string{"attention_combine"}
 	for _, l := range attLayouts {
 		names = append(names, "attention_"+l, "attention_tile_"+l, "kvwrite_"+l)
+		for _, gm := range attGroupSizes {
+			for _, vw := range attGroupVW {
+				names = append(names, attGroupName(gm, vw, l))
+			}
+		}
 	}
 	return names
 }
@@ -54,6 +88,7 @@ func attentionKernelNames() []string {
 // scratch.
 type attState struct {
 	dec, tile, write map[string]kernel
+	grp              map[string]kernel // grouped decode kernels by name (attGroupName)
 	combine          kernel
 	part             cuda.DevicePtr // attPartials records of attNV*warp+2 floats
 	splitOn          bool
@@ -62,6 +97,9 @@ type attState struct {
 	// for the output projection (ROCMFORGE_GPU_ATT_Q8=0: a separate
 	// quantize launch, for A/B timing).
 	q8On bool
+	// groupMin: decode calls of at least groupMin rows whose query heads
+	// share KV heads take the grouped kernel (0: never).
+	groupMin int
 }
 
 // loadAttention looks up the attention kernels (after loadKernels has
@@ -70,15 +108,26 @@ type attState struct {
 func (b *Backend) loadAttention() error {
 	a := &b.att
 	a.dec, a.tile, a.write = map[string]kernel{}, map[string]kernel{}, map[string]kernel{}
+	a.grp = map[string]kernel{}
+	pdl := os.Getenv("ROCMFORGE_GPU_ATT_PDL") != "0"
 	for _, l := range attLayouts {
 		a.dec[l], a.tile[l], a.write[l] = b.k.all["attention_"+l], b.k.all["attention_tile_"+l], b.k.all["kvwrite_"+l]
+		for _, gm := range attGroupSizes {
+			for _, vw := range attGroupVW {
+				// They start with rf_pdl_entry, as attention_<layout>.
+				name := attGroupName(gm, vw, l)
+				k := b.k.all[name]
+				k.pdl = pdl
+				a.grp[name] = k
+			}
+		}
 		// 128-wide heads need more than the default 48 KiB.
 		if err := b.drv.FuncSetAttribute(a.tile[l].fn, cuda.FuncAttrMaxDynamicSharedMB, atSmem(atMaxD, atMaxD)); err != nil {
 			return fmt.Errorf("gpu: attention_tile_%s: %w", l, err)
 		}
 	}
 	a.combine = b.k.all["attention_combine"]
-	if os.Getenv("ROCMFORGE_GPU_ATT_PDL") == "0" {
+	if !pdl {
 		// Plain launches of the decode kernels (for A/B timing); their
 		// rf_pdl_entry is then a no-op.
 		for _, l := range attLayouts {
@@ -90,6 +139,10 @@ func (b *Backend) loadAttention() error {
 	}
 	a.splitOn, a.perSM = true, attSplitBlocksPerSM
 	a.q8On = os.Getenv("ROCMFORGE_GPU_ATT_Q8") != "0"
+	a.groupMin = attGroupMinRows
+	if v, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_ATT_GROUP")); err == nil {
+		a.groupMin = max(v, 0)
+	}
 	if v, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_ATT_SPLIT")); err == nil {
 		a.splitOn = v > 0
 		a.perSM = min(max(v, 1), 64)
@@ -109,16 +162,98 @@ func (b *Backend) freeAttention() {
 	}
 }
 
-// attSplits is how many key splits a decode grid of rows × heads blocks
-// gets when its block tables hold keys positions (attKeyRoom; 1: no split).
-func (b *Backend) attSplits(rows, heads, keys int) int {
-	blocks := rows * heads
+// attSplits is how many key splits a decode grid of blocks blocks, whose
+// split partial results are recs records a split (rows × query heads), gets
+// when its block tables hold keys positions (attKeyRoom; 1: no split).
+func (b *Backend) attSplits(blocks, recs, keys int) int {
 	target := b.att.perSM * b.sms
 	if !b.att.splitOn || b.att.part == 0 || 2*blocks > target || keys < attSplitMinRoom {
 		return 1
 	}
-	n := min((target+blocks-1)/blocks, keys/attSplitMinKeys, attPartials/blocks, attMaxSplits)
+	n := min((target+blocks-1)/blocks, keys/attSplitMinKeys, attPartials/recs, attMaxSplits)
 	return max(n, 1)
+}
+
+// attDecPlan is a decode attention launch: the kernel, its grid (rows ×
+// head blocks × splits), block and dynamic shared memory.
+type attDecPlan struct {
+	k       kernel
+	grouped bool // the grouped kernel, gm heads a block
+	gm      int
+	splits  int
+	warps   int
+	smem    int
+	grid    cuda.Dim3
+}
+
+// attGroupSmemBytes is a grouped block's dynamic shared memory.
+func attGroupSmemBytes(gm, warps int, p compute.AttnParams) int {
+	return 4 * (warps*(gm*attKG+8) + gm*p.HeadDim + warps*gm*(p.HeadDimV+2))
+}
+
+// attGroup picks the grouped kernel's heads a block (gm) and head-dim path
+// (vw) for a call of n rows, or reports that the per-head kernel takes it:
+// no shared KV heads, fewer than groupMin rows, a head_dim_v above the
+// generic path's attGroupNV*warp, or shared memory over attGroupSmem.
+func (b *Backend) attGroup(n int, p compute.AttnParams) (gm, vw int, ok bool) {
+	g := p.NHead / p.NKVHead
+	if b.att.groupMin == 0 || n < b.att.groupMin || g < 2 || attKG*attGroupSizes[len(attGroupSizes)-1] > b.warp {
+		return 0, 0, false
+	}
+	if p.HeadDim == p.HeadDimV && (p.HeadDim == 2*b.warp || p.HeadDim == 4*b.warp) {
+		vw = p.HeadDim / b.warp
+	} else if p.HeadDimV > attGroupNV*b.warp {
+		return 0, 0, false
+	}
+	gm = attGroupSizes[len(attGroupSizes)-1] // more heads: several blocks a KV head
+	for _, s := range attGroupSizes {
+		if s >= g {
+			gm = s
+			break
+		}
+	}
+	if attGroupSmemBytes(gm, 1, p) > attGroupSmem {
+		return 0, 0, false
+	}
+	return gm, vw, true
+}
+
+// attDec plans the decode kernel's launch for n query rows over block
+// tables of keys positions (attKeyRoom; 0: no split). mixed: beside the
+// tiled kernel, unsplit, attWarps warps a block.
+func (b *Backend) attDec(layout string, n int, p compute.AttnParams, keys int, mixed bool) attDecPlan {
+	pl := attDecPlan{k: b.att.dec[layout], splits: 1, warps: attWarps}
+	heads := p.NHead // blocks a row
+	gm, vw, grouped := b.attGroup(n, p)
+	if grouped {
+		pl.k, pl.grouped, pl.gm = b.att.grp[attGroupName(gm, vw, layout)], true, gm
+		heads = p.NKVHead * ((p.NHead/p.NKVHead + gm - 1) / gm)
+	}
+	if !mixed {
+		pl.splits = b.attSplits(n*heads, n*p.NHead, keys)
+		// Decode has few blocks, each walking its context in one dependent
+		// chain of loads per warp: give them more warps, up to 16 (8 for
+		// the grouped kernel), until the grid holds about 16 warps per
+		// multiprocessor.
+		maxWarps := b.attMaxWarps
+		if grouped {
+			maxWarps = min(maxWarps, attGroupThreads/b.warp)
+		}
+		for pl.warps < maxWarps && n*heads*pl.splits*pl.warps < 16*b.sms &&
+			(!grouped || attGroupSmemBytes(gm, 2*pl.warps, p) <= attGroupSmem) {
+			pl.warps *= 2
+		}
+	}
+	if grouped {
+		for pl.warps > 1 && attGroupSmemBytes(gm, pl.warps, p) > attGroupSmem {
+			pl.warps /= 2
+		}
+		pl.smem = attGroupSmemBytes(gm, pl.warps, p)
+	} else {
+		pl.smem = 4 * (p.HeadDim + pl.warps*(p.HeadDimV+2))
+	}
+	pl.grid = cuda.Dim3{X: uint32(n), Y: uint32(heads), Z: uint32(pl.splits)}
+	return pl
 }
 
 // attKeyRoom is the keys a graph step's block tables hold for seqs: the
@@ -238,7 +373,8 @@ func (b *Backend) KVWrite(pool compute.KVPool, k, v *compute.Tensor, slots []int
 // Attention implements compute.Backend: paged attention, one block per
 // (query row, head), keys read through each sequence's block table, from a
 // pool of any KV type; a small decode grid with long contexts is split
-// over the keys (attSplits).
+// over the keys (attSplits). Decode calls of many rows whose query heads
+// share KV heads take one block per (row, KV head) (attGroup).
 func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []int32, seqs []compute.SeqAttn, p compute.AttnParams) error {
 	if err := compute.CheckAttention(out, q, pool, pos, seqs, p); err != nil {
 		return err
@@ -298,9 +434,8 @@ func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []i
 			// The per-row kernel first, unsplit, for the short sequences'
 			// rows (it leaves the tiled rows alone); then the tiles.
 			b.args.ptr(0).ptr(0).ptr(0)
-			smem := 4 * (p.HeadDim + attWarps*(p.HeadDimV+2))
-			if err := b.launch(b.att.dec[kp.layout], cuda.Dim3{X: uint32(n), Y: uint32(p.NHead)},
-				cuda.Dim3{X: uint32(attWarps * b.warp)}, smem); err != nil {
+			pl := b.attDec(kp.layout, n, p, 0, true)
+			if err := b.launch(pl.k, pl.grid, cuda.Dim3{X: uint32(pl.warps * b.warp)}, pl.smem); err != nil {
 				return err
 			}
 			common()
@@ -315,16 +450,8 @@ func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []i
 	// until a context outgrows its tables, and its grid is fixed. Eager
 	// calls round the same way, so that a step gives the same bits with or
 	// without graphs.
-	splits := b.attSplits(n, p.NHead, attKeyRoom(seqs, pool.BlockSize))
-	// Decode has few (row, head) blocks, each walking its context in one
-	// dependent chain of loads per warp: give them more warps, up to 16,
-	// until the grid holds about 16 warps per multiprocessor.
-	warps := attWarps
-	for warps < b.attMaxWarps && n*p.NHead*splits*warps < 16*b.sms {
-		warps *= 2
-	}
-	smem := 4 * (p.HeadDim + warps*(p.HeadDimV+2))
-	grid := cuda.Dim3{X: uint32(n), Y: uint32(p.NHead), Z: uint32(splits)}
+	pl := b.attDec(kp.layout, n, p, attKeyRoom(seqs, pool.BlockSize), false)
+	splits, block := pl.splits, cuda.Dim3{X: uint32(pl.warps * b.warp)}
 	// The output's q8 blocks for the output projection's 8-bit product,
 	// written by whichever kernel writes the output (whole 32-element
 	// blocks within a head).
@@ -334,12 +461,12 @@ func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []i
 	}
 	if splits == 1 {
 		b.args.ptr(0).ptr(xq).ptr(xd)
-		if err := b.launch(b.att.dec[kp.layout], grid, cuda.Dim3{X: uint32(warps * b.warp)}, smem); err != nil {
+		if err := b.launch(pl.k, pl.grid, block, pl.smem); err != nil {
 			return err
 		}
 	} else {
 		b.args.ptr(b.att.part).ptr(0).ptr(0)
-		if err := b.launch(b.att.dec[kp.layout], grid, cuda.Dim3{X: uint32(warps * b.warp)}, smem); err != nil {
+		if err := b.launch(pl.k, pl.grid, block, pl.smem); err != nil {
 			return err
 		}
 		b.args.reset().ptr(ob.ptr).ptr(b.att.part).i32(p.NHead).i32(p.HeadDimV).i32(splits).ptr(xq).ptr(xd)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rocmforge/rocmforge/compute"
+	"github.com/rocmforge/rocmforge/compute/gpu/cuda"
 	"github.com/rocmforge/rocmforge/ggml"
 )
 
@@ -117,14 +118,46 @@ func (a *attnSetup) run(t *testing.T, b *Backend, what string) {
 	check(t, b, what, out, f32Tol)
 }
 
+// attModes are the decode kernel choices the attention tests run under:
+// the per-head kernel only (groupMin 0, ROCMFORGE_GPU_ATT_GROUP=0) and the
+// grouped kernel for every call whose heads share KV heads (groupMin 1).
+var attModes = []struct {
+	name     string
+	groupMin int
+}{{"per-head", 0}, {"grouped", 1}}
+
+// withAttGroup sets the grouped kernel's row threshold until the returned
+// function restores it.
+func withAttGroup(b *Backend, min int) func() {
+	old := b.att.groupMin
+	b.att.groupMin = min
+	return func() { b.att.groupMin = old }
+}
+
+// checkGrouped fails the test unless a decode call of a's rows took the
+// grouped kernel exactly when the mode asks for it and the heads share KV
+// heads (and head_dim_v fits its generic path).
+func (a *attnSetup) checkGrouped(t *testing.T, b *Backend, what string) attDecPlan {
+	t.Helper()
+	pl := b.attDec("f32", a.n, a.p, attKeyRoom(a.seqs, a.gpool.BlockSize), false)
+	want := b.att.groupMin > 0 && a.p.NHead > a.p.NKVHead && a.p.HeadDimV <= attGroupNV*b.warp
+	if pl.grouped != want {
+		t.Errorf("%s: grouped kernel %v, want %v (G = %d, hdv %d, groupMin %d)", what, pl.grouped, want,
+			a.p.NHead/a.p.NKVHead, a.p.HeadDimV, b.att.groupMin)
+	}
+	return pl
+}
+
 // TestAttentionKVTypes runs decode and prompt (tiled) attention over F32,
 // F16 and Q8_0 pools: the GPU's KVWrite stores exactly the reference's
 // values (F16 rounding, ggml's Q8_0 quantizer), and attention over them
 // matches the reference within f32Tol. Shapes: GQA, MQA with window and
 // softcap, non-causal, head dims that start Q8_0 blocks mid-head (40),
-// sequences whose cached part ends mid-block.
+// sequences whose cached part ends mid-block. Decode runs with the per-head
+// and with the grouped kernel (attModes).
 func TestAttentionKVTypes(t *testing.T) {
 	b := testBackend(t)
+	defer withAttGroup(b, b.att.groupMin)()
 	rng := newRNG(t)
 	for _, tc := range []struct {
 		name string
@@ -147,7 +180,13 @@ func TestAttentionKVTypes(t *testing.T) {
 			what := fmt.Sprintf("%s/%s", tc.name, typ)
 			a := newAttnSetup(t, b, rng, p, typ, tc.bs, tc.seqs)
 			a.checkPoolExact(t, b, what)
-			a.run(t, b, what)
+			for _, mode := range attModes {
+				b.att.groupMin = mode.groupMin
+				if !strings.HasPrefix(tc.name, "prefill") {
+					a.checkGrouped(t, b, what+"/"+mode.name)
+				}
+				a.run(t, b, what+"/"+mode.name)
+			}
 		}
 	}
 }
@@ -156,10 +195,12 @@ func TestAttentionKVTypes(t *testing.T) {
 // reference at contexts 1, 17, 300 and 2049 (GQA, one and three decode
 // rows, heads of 64; heads of 128 for one row at 1, 17 and 2049), for every pool type,
 // and checks that the long contexts do split and that turning the split
-// off gives the same results within f32Tol.
+// off gives the same results within f32Tol; with the per-head and the
+// grouped kernel.
 func TestAttentionSplitK(t *testing.T) {
 	b := testBackend(t)
 	defer func(on bool) { b.att.splitOn = on }(b.att.splitOn)
+	defer withAttGroup(b, b.att.groupMin)()
 	rng := newRNG(t)
 	p64 := compute.AttnParams{NHead: 8, NKVHead: 2, HeadDim: 64, HeadDimV: 64, Causal: true, Scale: 0.125}
 	p128 := p64
@@ -180,13 +221,17 @@ func TestAttentionSplitK(t *testing.T) {
 					spec[i] = [2]int{1, max(1, ctx-7*i)}
 				}
 				a := newAttnSetup(t, b, rng, p, typ, 16, spec)
-				for _, on := range []bool{true, false} {
-					b.att.splitOn = on
-					splits := b.attSplits(a.n, p.NHead, attKeyRoom(a.seqs, 16))
-					if on && ctx >= 300 && splits < 2 {
-						t.Errorf("ctx %d, %d rows: %d split(s), want several", ctx, a.n, splits)
+				for _, mode := range attModes {
+					b.att.groupMin = mode.groupMin
+					for _, on := range []bool{true, false} {
+						b.att.splitOn = on
+						what := fmt.Sprintf("ctx %d rows %d hd %d %s %s split=%v", ctx, rows, p.HeadDim, typ, mode.name, on)
+						splits := a.checkGrouped(t, b, what).splits
+						if on && ctx >= 300 && splits < 2 {
+							t.Errorf("%s: %d rows: %d split(s), want several", what, a.n, splits)
+						}
+						a.run(t, b, fmt.Sprintf("%s (%d)", what, splits))
 					}
-					a.run(t, b, fmt.Sprintf("ctx %d rows %d hd %d %s split=%v (%d)", ctx, rows, p.HeadDim, typ, on, splits))
 				}
 			}
 		}
@@ -196,7 +241,11 @@ func TestAttentionSplitK(t *testing.T) {
 	pw := p64
 	pw.Window = 5
 	a := newAttnSetup(t, b, rng, pw, ggml.Q8_0, 16, [][2]int{{1, 2049}})
-	a.run(t, b, "window 5 at ctx 2049")
+	for _, mode := range attModes {
+		b.att.groupMin = mode.groupMin
+		a.checkGrouped(t, b, "window 5 at ctx 2049/"+mode.name)
+		a.run(t, b, "window 5 at ctx 2049/"+mode.name)
+	}
 }
 
 // TestKVPoolErrors: pools the GPU cannot use are refused with the
@@ -311,7 +360,8 @@ func benchDecode(bm *testing.B, b *Backend, heads, kvHeads, d, ctx int, typ ggml
 	sec := bm.Elapsed().Seconds()
 	bm.ReportMetric(sec/calls*1e6, "µs/call")
 	bm.ReportMetric(float64(poolBytes)*calls/sec/1e9, "GB/s")
-	bm.Logf("%d pools, %d split(s)", copies, b.attSplits(1, heads, attKeyRoom(seqs, bs)))
+	pl := b.attDec(layoutNames[typ], 1, p, attKeyRoom(seqs, bs), false)
+	bm.Logf("%d pools, %d split(s), grouped %v", copies, pl.splits, pl.grouped)
 }
 
 // BenchmarkAttentionPrefillKV is BenchmarkAttentionPrefill's 512-token
@@ -386,7 +436,7 @@ func TestAttSplits(t *testing.T) {
 		{8, 32, 4096, 3},  // 256 blocks: ceil(528/256)
 		{9, 32, 4096, 1},  // 288 blocks: 2·288 > 528
 	} {
-		got := b.attSplits(tc.rows, tc.heads, tc.keys)
+		got := b.attSplits(tc.rows*tc.heads, tc.rows*tc.heads, tc.keys)
 		if got != tc.want {
 			t.Errorf("attSplits(%d rows, %d heads, %d keys) = %d, want %d", tc.rows, tc.heads, tc.keys, got, tc.want)
 		}
@@ -395,7 +445,7 @@ func TestAttSplits(t *testing.T) {
 		}
 	}
 	b.att.splitOn = false
-	if got := b.attSplits(1, 32, 4096); got != 1 {
+	if got := b.attSplits(32, 32, 4096); got != 1 {
 		t.Errorf("split off: %d splits", got)
 	}
 	for _, tc := range []struct {
@@ -416,20 +466,33 @@ func TestAttSplits(t *testing.T) {
 // BenchmarkAttentionBatchDecode is one layer's attention in a batched decode
 // step: 64 sequences of one query row each, contexts 129 to 256 (mean ~192,
 // as midway through `bench --parallel 64 -p 128 -n 128`), in the TinyLlama
-// and 7B shapes, over F32 and F16 pools; enough layers' pools rotate to pass
-// the L2 cache and the calls replay from a graph. GB/s counts the K and V
-// bytes the rows must read (GQA heads share theirs).
+// and 7B shapes, over F32 and F16 pools (and Q8_0 for TinyLlama); enough
+// layers' pools rotate to pass the L2 cache and the calls replay from a
+// graph. GB/s counts the K and V bytes the rows must read (GQA heads share
+// theirs). TinyLlama also at 1, 8, 16 and 32 sequences over F16 pools, where
+// the grouped kernel (taken as ROCMFORGE_GPU_ATT_GROUP says) and the
+// per-head one cross over.
 func BenchmarkAttentionBatchDecode(bm *testing.B) {
 	b := testBackend(bm)
 	b.syncEachOp = false
 	defer func() { b.syncEachOp = true }()
+	type run struct {
+		seqs int
+		typ  ggml.Type
+	}
 	for _, sh := range []struct {
 		name              string
 		heads, kvHeads, d int
-	}{{"tiny", 32, 4, 64}, {"7b", 32, 32, 128}} {
-		for _, typ := range []ggml.Type{ggml.F32, ggml.F16} {
-			bm.Run(fmt.Sprintf("%s/seqs64/%s", sh.name, typ), func(bm *testing.B) {
-				const seqs, bs, room = 64, 16, 256
+		runs              []run
+	}{
+		{"tiny", 32, 4, 64, []run{{64, ggml.F32}, {64, ggml.F16}, {64, ggml.Q8_0}, {1, ggml.F16}, {8, ggml.F16}, {16, ggml.F16}, {32, ggml.F16}}},
+		{"7b", 32, 32, 128, []run{{64, ggml.F32}, {64, ggml.F16}}},
+	} {
+		for _, r := range sh.runs {
+			typ := r.typ
+			bm.Run(fmt.Sprintf("%s/seqs%d/%s", sh.name, r.seqs, typ), func(bm *testing.B) {
+				const bs, room = 16, 256
+				seqs := r.seqs
 				p := compute.AttnParams{NHead: sh.heads, NKVHead: sh.kvHeads, HeadDim: sh.d, HeadDimV: sh.d,
 					Causal: true, Scale: float32(1 / math.Sqrt(float64(sh.d)))}
 				rng := rand.New(rand.NewPCG(9, 10))
@@ -449,7 +512,7 @@ func BenchmarkAttentionBatchDecode(bm *testing.B) {
 				keyBytes := 0
 				rowBytes, _ := typ.RowSize(int64(kc))
 				for i := range ss {
-					ctx := 129 + i*127/(seqs-1)
+					ctx := 129 + i*127/max(seqs-1, 1)
 					blocks := make([]int32, room/bs)
 					for j := range blocks {
 						blocks[j] = int32(j*seqs + i)
@@ -503,6 +566,8 @@ func BenchmarkAttentionBatchDecode(bm *testing.B) {
 				sec := bm.Elapsed().Seconds()
 				bm.ReportMetric(sec/calls*1e6, "µs/call")
 				bm.ReportMetric(float64(keyBytes)*calls/sec/1e9, "GB/s")
+				pl := b.attDec(layoutNames[typ], seqs, p, attKeyRoom(ss, bs), false)
+				bm.Logf("grouped %v (%d heads a block), grid %v, %d warps, %d split(s)", pl.grouped, pl.gm, pl.grid, pl.warps, pl.splits)
 			})
 		}
 	}
@@ -512,13 +577,16 @@ func BenchmarkAttentionBatchDecode(bm *testing.B) {
 // writes the q8 blocks of its output for the output projection, which then
 // reuses them instead of quantizing: the product equals, bit for bit, the
 // one computed with a separate quantize launch (ROCMFORGE_GPU_ATT_Q8=0),
-// and the 8-bit reference of the attention output within q8Tol.
+// and the 8-bit reference of the attention output within q8Tol; with the
+// per-head and with the grouped kernel (G = 3: a block's fourth head slot
+// idle).
 func TestAttentionQ8(t *testing.T) {
 	b := testBackend(t)
 	rng := newRNG(t)
 	defer withBLASMin(b, 0)()
 	defer withMMVQ(b, true)()
 	defer func(q8, split bool) { b.att.q8On, b.att.splitOn = q8, split }(b.att.q8On, b.att.splitOn)
+	defer withAttGroup(b, b.att.groupMin)()
 	for _, tc := range []struct {
 		hd    int
 		ctx   int
@@ -530,37 +598,152 @@ func TestAttentionQ8(t *testing.T) {
 		a := newAttnSetup(t, b, rng, p, tc.typ, 16, spec)
 		k, m := p.NHead*p.HeadDimV, 45
 		w := weightPair(t, b, "wo", ggml.Q8_0, randomWeight(t, rng, ggml.Q8_0, m, k), m, k)
-		what := fmt.Sprintf("hd %d ctx %d %s split=%v", tc.hd, tc.ctx, tc.typ, tc.split)
-		b.att.splitOn = tc.split
-		if s := b.attSplits(a.n, p.NHead, attKeyRoom(a.seqs, 16)); tc.split != (s > 1) {
-			t.Fatalf("%s: %d splits", what, s)
-		}
-		var got [2][]float32
-		for i, on := range []bool{true, false} {
-			b.att.q8On = on
-			out := poisonedPair(t, b, "att", a.n, k)
-			dst := poisonedPair(t, b, "o", a.n, m)
-			must(t, what, b.MatMul(dst.g, out.g, w.g)) // the 8-bit path wanted, scratch grown
-			must(t, what, b.Attention(out.g, a.q.g, a.gpool, a.pos, a.seqs, a.p))
-			seq := b.opSeq
-			emitted := b.q8.seq == seq && b.q8.src == out.g.Dev.(*devBuf).ptr
-			if emitted != on {
-				t.Errorf("%s, q8 on=%v: attention left q8 blocks %v", what, on, emitted)
+		for _, mode := range attModes {
+			b.att.groupMin = mode.groupMin
+			what := fmt.Sprintf("hd %d ctx %d %s split=%v %s", tc.hd, tc.ctx, tc.typ, tc.split, mode.name)
+			b.att.splitOn = tc.split
+			if s := a.checkGrouped(t, b, what).splits; tc.split != (s > 1) {
+				t.Fatalf("%s: %d splits", what, s)
 			}
-			must(t, what, b.MatMul(dst.g, out.g, w.g))
-			must(t, what, compute.NewReference().Attention(out.r, a.q.r, a.rpool, a.pos, a.seqs, a.p))
-			check(t, b, what+" attention", out, f32Tol)
-			// The reference product over the GPU's attention output, so that
-			// only the product's rounding is compared.
-			out.r.F32 = read(t, b, out.g)
-			q8Ref(t, dst.r, out.r, w.r)
-			check(t, b, what+" product", dst, q8Tol)
-			got[i] = read(t, b, dst.g)
-		}
-		for j := range got[0] {
-			if math.Float32bits(got[0][j]) != math.Float32bits(got[1][j]) {
-				t.Fatalf("%s: product element %d is %v with the attention's q8 blocks, %v with a quantize launch", what, j, got[0][j], got[1][j])
+			var got [2][]float32
+			for i, on := range []bool{true, false} {
+				b.att.q8On = on
+				out := poisonedPair(t, b, "att", a.n, k)
+				dst := poisonedPair(t, b, "o", a.n, m)
+				must(t, what, b.MatMul(dst.g, out.g, w.g)) // the 8-bit path wanted, scratch grown
+				must(t, what, b.Attention(out.g, a.q.g, a.gpool, a.pos, a.seqs, a.p))
+				seq := b.opSeq
+				emitted := b.q8.seq == seq && b.q8.src == out.g.Dev.(*devBuf).ptr
+				if emitted != on {
+					t.Errorf("%s, q8 on=%v: attention left q8 blocks %v", what, on, emitted)
+				}
+				must(t, what, b.MatMul(dst.g, out.g, w.g))
+				must(t, what, compute.NewReference().Attention(out.r, a.q.r, a.rpool, a.pos, a.seqs, a.p))
+				check(t, b, what+" attention", out, f32Tol)
+				// The reference product over the GPU's attention output, so that
+				// only the product's rounding is compared.
+				out.r.F32 = read(t, b, out.g)
+				q8Ref(t, dst.r, out.r, w.r)
+				check(t, b, what+" product", dst, q8Tol)
+				got[i] = read(t, b, dst.g)
 			}
+			for j := range got[0] {
+				if math.Float32bits(got[0][j]) != math.Float32bits(got[1][j]) {
+					t.Fatalf("%s: product element %d is %v with the attention's q8 blocks, %v with a quantize launch", what, j, got[0][j], got[1][j])
+				}
+			}
+		}
+	}
+}
+
+// TestAttentionGQA compares decode attention with the reference for query
+// heads sharing KV heads (G = 2, 3, 4, 6, 8, 16 query heads a KV head, MQA
+// among them), with the grouped kernel forced on and off: odd row counts
+// (plus two rows of no sequence), split and unsplit, F32, F16 and Q8_0
+// pools, every head-dim path (64 and 128: a lane's vector; others: the
+// generic path, head_dim_v up to 128), window and softcap, outputs
+// poisoned. Under -test.short each case runs one pool type (in turn).
+func TestAttentionGQA(t *testing.T) {
+	b := testBackend(t)
+	defer func(on bool) { b.att.splitOn = on }(b.att.splitOn)
+	defer withAttGroup(b, b.att.groupMin)()
+	rng := newRNG(t)
+	types := []ggml.Type{ggml.F32, ggml.F16, ggml.Q8_0}
+	for ci, tc := range []struct {
+		name string
+		p    compute.AttnParams
+		bs   int
+		seqs [][2]int // query rows, context length
+	}{
+		{"g2 hd64", compute.AttnParams{NHead: 4, NKVHead: 2, HeadDim: 64, HeadDimV: 64, Causal: true}, 16, decodeRows(5, 97)},
+		{"g8 hd64 tinyllama", compute.AttnParams{NHead: 32, NKVHead: 4, HeadDim: 64, HeadDimV: 64, Causal: true}, 16, decodeRows(7, 83)},
+		{"g4 hd128 softcap", compute.AttnParams{NHead: 8, NKVHead: 2, HeadDim: 128, HeadDimV: 128, Causal: true, Softcap: 30}, 16, decodeRows(3, 211)},
+		{"g8 hd128 window", compute.AttnParams{NHead: 16, NKVHead: 2, HeadDim: 128, HeadDimV: 128, Causal: true, Window: 40}, 8, decodeRows(5, 131)},
+		{"mqa g6 hd64 window softcap", compute.AttnParams{NHead: 6, NKVHead: 1, HeadDim: 64, HeadDimV: 64, Causal: true, Window: 9, Softcap: 20}, 16, decodeRows(3, 173)},
+		{"mqa g16 hd40", compute.AttnParams{NHead: 16, NKVHead: 1, HeadDim: 40, HeadDimV: 40, Causal: true}, 5, decodeRows(3, 150)},
+		{"g3 hd96 hdv64", compute.AttnParams{NHead: 6, NKVHead: 2, HeadDim: 96, HeadDimV: 64, Causal: true, Softcap: 30}, 16, decodeRows(5, 120)},
+		{"g2 non-causal hd32 hdv48", compute.AttnParams{NHead: 4, NKVHead: 2, HeadDim: 32, HeadDimV: 48}, 4, [][2]int{{1, 13}, {1, 600}, {3, 40}}},
+		{"g4 hdv128 prompt rows", compute.AttnParams{NHead: 8, NKVHead: 2, HeadDim: 72, HeadDimV: 128, Causal: true}, 16, [][2]int{{4, 30}, {1, 700}, {9, 9}}},
+	} {
+		p := tc.p
+		p.Scale = float32(1 / math.Sqrt(float64(p.HeadDim)))
+		typs := types
+		if testing.Short() {
+			typs = types[ci%len(types) : ci%len(types)+1]
+		}
+		for _, typ := range typs {
+			a := newAttnSetup(t, b, rng, p, typ, tc.bs, tc.seqs)
+			for _, mode := range attModes {
+				b.att.groupMin = mode.groupMin
+				for _, on := range []bool{false, true} {
+					b.att.splitOn = on
+					what := fmt.Sprintf("%s/%s/%s/split=%v", tc.name, typ, mode.name, on)
+					pl := a.checkGrouped(t, b, what)
+					// Every case's grouped grid is small enough to split.
+					if on && pl.grouped && attKeyRoom(a.seqs, tc.bs) >= attSplitMinRoom && pl.splits < 2 {
+						t.Errorf("%s: %d rows, %d keys of room: no split", what, a.n, attKeyRoom(a.seqs, tc.bs))
+					}
+					a.run(t, b, fmt.Sprintf("%s (%d split(s), %d warps)", what, pl.splits, pl.warps))
+				}
+			}
+		}
+	}
+}
+
+// TestKVWriteAttentionGrouped runs TestKVWriteAttention (gpu_test.go) with
+// the grouped decode kernel taking every call whose query heads share KV
+// heads (its decode, GQA/MQA, 70-sequence and mixed prompt-and-decode cases).
+func TestKVWriteAttentionGrouped(t *testing.T) {
+	b := testBackend(t)
+	defer withAttGroup(b, 1)()
+	TestKVWriteAttention(t)
+}
+
+// TestAttDecPlan checks the decode launch plan without a GPU: the grouped
+// kernel for GQA calls of groupMin rows or more (heads a block: the
+// smallest size holding G, several blocks a KV head past 8), the per-head
+// kernel for MHA, few rows, head_dim_v past the generic path, or the switch
+// off; the split counting the grouped grid's blocks; warps within the
+// grouped launch bound.
+func TestAttDecPlan(t *testing.T) {
+	b := &Backend{core: &core{sms: 132, warp: 32, attMaxWarps: attMaxWarps,
+		att: attState{splitOn: true, perSM: attSplitBlocksPerSM, part: 1, groupMin: attGroupMinRows}}}
+	tiny := compute.AttnParams{NHead: 32, NKVHead: 4, HeadDim: 64, HeadDimV: 64, Causal: true}
+	b7 := compute.AttnParams{NHead: 32, NKVHead: 32, HeadDim: 128, HeadDimV: 128, Causal: true}
+	g3 := compute.AttnParams{NHead: 6, NKVHead: 2, HeadDim: 96, HeadDimV: 64}
+	g16 := compute.AttnParams{NHead: 16, NKVHead: 1, HeadDim: 128, HeadDimV: 128}
+	wide := compute.AttnParams{NHead: 8, NKVHead: 2, HeadDim: 256, HeadDimV: 256}
+	for _, tc := range []struct {
+		name     string
+		n        int
+		p        compute.AttnParams
+		keys     int
+		groupMin int
+		grouped  bool
+		gm       int
+		grid     cuda.Dim3
+		warps    int
+	}{
+		{"tiny 64 rows", 64, tiny, 256, attGroupMinRows, true, 8, cuda.Dim3{X: 64, Y: 4, Z: 1}, 8},
+		{"tiny 64 rows off", 64, tiny, 256, 0, false, 0, cuda.Dim3{X: 64, Y: 32, Z: 1}, 4},
+		{"tiny below groupMin", attGroupMinRows - 1, tiny, 256, attGroupMinRows, false, 0, cuda.Dim3{X: attGroupMinRows - 1, Y: 32, Z: 1}, 8},
+		{"tiny 16 rows long context", 16, tiny, 2048, attGroupMinRows, true, 8, cuda.Dim3{X: 16, Y: 4, Z: 2}, 8},
+		{"7b 64 rows", 64, b7, 256, attGroupMinRows, false, 0, cuda.Dim3{X: 64, Y: 32, Z: 1}, 4},
+		{"g3 forced", 3, g3, 256, 1, true, 4, cuda.Dim3{X: 3, Y: 2, Z: 1}, 8},
+		{"g16 two blocks a kv head", 20, g16, 256, 1, true, 8, cuda.Dim3{X: 20, Y: 2, Z: 1}, 8},
+		{"hdv 256 per-head", 64, wide, 256, 1, false, 0, cuda.Dim3{X: 64, Y: 8, Z: 1}, 8},
+	} {
+		b.att.groupMin = tc.groupMin
+		pl := b.attDec("f16", tc.n, tc.p, tc.keys, false)
+		if pl.grouped != tc.grouped || pl.gm != tc.gm || pl.grid != tc.grid || pl.warps != tc.warps {
+			t.Errorf("%s: grouped %v gm %d grid %v warps %d, want %v %d %v %d", tc.name, pl.grouped, pl.gm, pl.grid, pl.warps,
+				tc.grouped, tc.gm, tc.grid, tc.warps)
+		}
+		if pl.grouped && (pl.warps*b.warp > attGroupThreads || pl.smem > attGroupSmem) {
+			t.Errorf("%s: %d warps, %d bytes of shared memory: past the grouped kernel's bounds", tc.name, pl.warps, pl.smem)
+		}
+		if recs := tc.n * tc.p.NHead * int(pl.grid.Z); pl.grid.Z > 1 && recs > attPartials {
+			t.Errorf("%s: %d partial records, scratch holds %d", tc.name, recs, attPartials)
 		}
 	}
 }

@@ -267,6 +267,263 @@ __device__ void attention_dec(float* __restrict__ out, const float* __restrict__
     }
 }
 
+// Grouped decode (attention_g<GM>v<VW>_<t>): one block per (query row, KV
+// head, split) computes up to GM of the query heads that share the KV head
+// (GQA), so each K and V row is read once per row and block instead of once
+// per query head. Block y takes KV head y / chunks and its query heads
+// [c*GM, c*GM+GM) (c = y % chunks, chunks = ceil(G/GM), G = nHead/nKV); slots
+// past G compute on zero queries and store nothing. Key ranges, split-K
+// partials (per (row, query head), as attention_dec writes them, for
+// attention_combine), rows of no sequence (zeros), AT_TILED rows (skipped)
+// and the q8 epilogue are as in attention_dec.
+//
+// The warps take ATT_KG consecutive keys at a time, round-robin, as there;
+// each lane holds its elements of the K rows and of all GM queries, so a
+// group gives GM*ATT_KG partial dot products per lane. A transposing
+// reduction sums them over the warp (each step keeps half of the values and
+// trades the other half with the partner lane: GM*ATT_KG-1 shuffles plus the
+// remaining butterfly steps, instead of log2(WARP_SIZE) a value), leaving
+// on lane l the score of value l >> SH: head (l >> SH) / ATT_KG, key
+// (l >> SH) % ATT_KG. A head's running max and the lanes' shares of its sum
+// stay on its lanes; the weights and each head's rescale factor reach every
+// lane through the warp's slice of shared memory for the p·V update, lane
+// owning V elements as in attention_dec (VW, or d % WARP_SIZE with
+// head_dim_v <= ATG_NV*WARP_SIZE). The warps' results merge per head.
+//
+// Dynamic shared memory (floats): warps*(GM*ATT_KG+8) + GM*hd +
+// warps*GM*(hdv+2).
+#define ATG_NV 4
+// Most threads a grouped block (the kernels' launch bound).
+#define ATG_THREADS 256
+
+__device__ constexpr int att_log2(int x) { return x <= 1 ? 0 : 1 + att_log2(x / 2); }
+
+// warp_tsum sums each of v[0..N) over the warp (N a power of two, at most
+// WARP_SIZE) and returns, on lane l, the sum of v[l >> log2(WARP_SIZE/N)].
+// v is clobbered.
+template <int N>
+__device__ __forceinline__ float warp_tsum(float (&v)[N], int lane) {
+#pragma unroll
+    for (int n = N, o = WARP_SIZE / 2; n > 1; n >>= 1, o >>= 1) {
+        const bool up = (lane & o) != 0;
+#pragma unroll
+        for (int k = 0; k < n / 2; k++) {
+            const float send = up ? v[k] : v[k + n / 2];
+            const float keep = up ? v[k + n / 2] : v[k];
+            v[k] = keep + SHFL_XOR(send, o);
+        }
+    }
+    float x = v[0];
+#pragma unroll
+    for (int o = WARP_SIZE / (2 * N); o > 0; o >>= 1) x += SHFL_XOR(x, o);
+    return x;
+}
+
+template <int T, int VW, int GM>
+__device__ void attention_grp(float* __restrict__ out, const float* __restrict__ q, const void* __restrict__ K,
+                              const u8* __restrict__ Kaux, const void* __restrict__ V, const u8* __restrict__ Vaux,
+                              const int* __restrict__ pos, const int* __restrict__ rowSeq,
+                              const int* __restrict__ seqInfo, const int* __restrict__ blocks, int nHead, int nKV,
+                              int hd, int hdv, int bs, float scale, int causal, int window, float softcap,
+                              float* __restrict__ part, i8* __restrict__ xq, float2* __restrict__ xd) {
+    constexpr int N = GM * ATT_KG;                         // values a lane holds per key group
+    constexpr int SH = att_log2(WARP_SIZE / N);            // lane l holds value l >> SH after warp_tsum
+    constexpr int NA = VW > 0 ? VW : ATG_NV;               // V accumulators a head per lane
+    static_assert(N <= WARP_SIZE && (N & (N - 1)) == 0, "GM*ATT_KG: a power of two within a warp");
+    extern __shared__ float smem[];
+    const int i = blockIdx.x;
+    const int G = nHead / nKV, chunks = (G + GM - 1) / GM, c = (int)blockIdx.y % chunks;
+    const int kvh = (int)blockIdx.y / chunks, h0 = kvh * G + c * GM, ng = min(GM, G - c * GM);
+    const int warps = blockDim.x / WARP_SIZE, warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
+    const bool split = part != nullptr;
+    const int s = rowSeq[i];
+    if (s >= AT_TILED) return;  // attention_tile's row
+    // A row of no sequence takes no key: the merge below writes zeros (or
+    // empty partials).
+    int lo = 1, hi = 0;
+    const int* bt = blocks;
+    if (s >= 0) {
+        const int ctx = seqInfo[2 * s];
+        bt = blocks + seqInfo[2 * s + 1];
+        const int qp = pos[i];
+        lo = 0, hi = ctx - 1;
+        if (causal) hi = min(hi, qp);
+        if (window > 0) lo = max(lo, qp - window + 1);
+        if (split && lo <= hi) {
+            const int chunk = (hi - lo + gridDim.z) / gridDim.z;  // ceil(keys / splits)
+            const int zlo = lo + (int)blockIdx.z * chunk;
+            hi = min(hi, zlo + chunk - 1);
+            lo = zlo;
+        }
+    }
+
+    float* sx = smem;                     // [warps][N + 8]: a key group's weights, then GM rescale factors
+    float* sq = sx + warps * (N + 8);     // [GM][hd]
+    float* sacc = sq + GM * hd;           // [warps][GM][hdv]
+    float* sm = sacc + warps * GM * hdv;  // [warps][GM] running max
+    float* sl = sm + warps * GM;          // [warps][GM] running sum
+    const float* qb = q + ((i64)i * nHead + h0) * hd;  // the block's heads are consecutive
+    for (int e = threadIdx.x; e < GM * hd; e += blockDim.x) sq[e] = e < ng * hd ? qb[e] : 0.0f;
+    __syncthreads();
+    float qv[GM][VW > 0 ? VW : 1];
+#pragma unroll
+    for (int g = 0; g < GM; g++)
+#pragma unroll
+        for (int e = 0; e < VW; e++) qv[g][e] = sq[g * hd + lane * VW + e];
+
+    const i64 kStride = (i64)nKV * hd, vStride = (i64)nKV * hdv;
+    float acc[GM][NA];
+#pragma unroll
+    for (int g = 0; g < GM; g++)
+#pragma unroll
+        for (int r = 0; r < NA; r++) acc[g][r] = 0.0f;
+    const int idx = lane >> SH, gl = idx / ATT_KG, ul = idx % ATT_KG;
+    // Head gl's running max (the same on its lanes) and this lane's share of
+    // its running sum (key ul of each group; lanes equal in l >> SH hold
+    // copies).
+    float m = -RF_INF, l = 0.0f;
+    float* wx = sx + warp * (N + 8);
+    for (int j0 = lo + warp * ATT_KG; j0 <= hi; j0 += warps * ATT_KG) {
+        i64 kb[ATT_KG], vb[ATT_KG];
+#pragma unroll
+        for (int u = 0; u < ATT_KG; u++) {
+            const int j = min(j0 + u, hi);  // keys past hi: key hi again, weight 0
+            const i64 slot = (i64)bt[j / bs] * bs + j % bs;
+            kb[u] = slot * kStride + (i64)kvh * hd;
+            vb[u] = slot * vStride + (i64)kvh * hdv;
+        }
+        float dot[N];
+#pragma unroll
+        for (int v = 0; v < N; v++) dot[v] = 0.0f;
+        // VW > 0: the V rows are loaded with the K rows, before the
+        // reductions, so that both are in flight together.
+        float vx[ATT_KG][VW > 0 ? VW : 1];
+        if constexpr (VW > 0) {
+#pragma unroll
+            for (int u = 0; u < ATT_KG; u++) {
+                float kx[VW];
+                kv_vec<T, VW>(K, Kaux, kb[u] + lane * VW, kx);
+                kv_vec<T, VW>(V, Vaux, vb[u] + lane * VW, vx[u]);
+#pragma unroll
+                for (int g = 0; g < GM; g++)
+#pragma unroll
+                    for (int e = 0; e < VW; e++) dot[g * ATT_KG + u] += qv[g][e] * kx[e];
+            }
+        } else {
+            for (int d = lane; d < hd; d += WARP_SIZE) {
+                float kx[ATT_KG];
+#pragma unroll
+                for (int u = 0; u < ATT_KG; u++) kx[u] = kv_at<T>(K, Kaux, kb[u] + d);
+#pragma unroll
+                for (int g = 0; g < GM; g++) {
+                    const float qd = sq[g * hd + d];
+#pragma unroll
+                    for (int u = 0; u < ATT_KG; u++) dot[g * ATT_KG + u] += qd * kx[u];
+                }
+            }
+        }
+        float x = scale * warp_tsum<N>(dot, lane);
+        if (softcap > 0.0f) x = softcap * tanhf(x / softcap);
+        if (j0 + ul > hi) x = -RF_INF;
+        float mx = x;
+#pragma unroll
+        for (int o = 1 << SH; o < (ATT_KG << SH); o <<= 1) mx = fmaxf(mx, SHFL_XOR(mx, o));
+        const float mn = fmaxf(m, mx);  // finite: key j0 is visible
+        const float corr = expf(m - mn);  // 0 on the first group (m = -inf)
+        const float p = expf(x - mn);
+        l = l * corr + p;
+        m = mn;
+        if ((lane & ((1 << SH) - 1)) == 0) {
+            wx[idx] = p;
+            if (ul == 0) wx[N + gl] = corr;
+        }
+        __syncwarp();
+        float pw[N], cw[GM];
+#pragma unroll
+        for (int v = 0; v < N; v += 4) {
+            const float4 t = *(const float4*)(wx + v);
+            pw[v] = t.x, pw[v + 1] = t.y, pw[v + 2] = t.z, pw[v + 3] = t.w;
+        }
+#pragma unroll
+        for (int g = 0; g < GM; g++) cw[g] = wx[N + g];
+        __syncwarp();  // read before the next group's writes
+        if constexpr (VW > 0) {
+#pragma unroll
+            for (int g = 0; g < GM; g++)
+#pragma unroll
+                for (int e = 0; e < VW; e++) {
+                    float a = acc[g][e] * cw[g];
+#pragma unroll
+                    for (int u = 0; u < ATT_KG; u++) a += pw[g * ATT_KG + u] * vx[u][e];
+                    acc[g][e] = a;
+                }
+        } else {
+#pragma unroll
+            for (int r = 0; r < ATG_NV; r++) {
+                const int d = lane + r * WARP_SIZE;
+                if (d < hdv) {
+                    float vv[ATT_KG];
+#pragma unroll
+                    for (int u = 0; u < ATT_KG; u++) vv[u] = kv_at<T>(V, Vaux, vb[u] + d);
+#pragma unroll
+                    for (int g = 0; g < GM; g++) {
+                        float a = acc[g][r] * cw[g];
+#pragma unroll
+                        for (int u = 0; u < ATT_KG; u++) a += pw[g * ATT_KG + u] * vv[u];
+                        acc[g][r] = a;
+                    }
+                }
+            }
+        }
+    }
+    // Head gl's sum over its keys' lanes (copies left out).
+    float lt = l;
+#pragma unroll
+    for (int o = 1 << SH; o < (ATT_KG << SH); o <<= 1) lt += SHFL_XOR(lt, o);
+    if ((lane & ((ATT_KG << SH) - 1)) == 0) {
+        sm[warp * GM + gl] = m;
+        sl[warp * GM + gl] = lt;
+    }
+#pragma unroll
+    for (int g = 0; g < GM; g++) {
+        float* wa = sacc + (warp * GM + g) * hdv;
+        if constexpr (VW > 0) {
+#pragma unroll
+            for (int e = 0; e < VW; e++) wa[lane * VW + e] = acc[g][e];
+        } else {
+#pragma unroll
+            for (int r = 0; r < ATG_NV; r++) {
+                const int d = lane + r * WARP_SIZE;
+                if (d < hdv) wa[d] = acc[g][r];
+            }
+        }
+    }
+    __syncthreads();
+    // Element t of the block's ng*hdv outputs: head g = t / hdv, element d.
+    // Whole warps share g when hdv % 32 == 0 (att_store's q8 blocks).
+    const i64 obase = ((i64)i * nHead + h0) * hdv;
+    for (int t = threadIdx.x; t < ng * hdv; t += blockDim.x) {
+        const int g = t / hdv, d = t - g * hdv;
+        float M = -RF_INF;
+        for (int w = 0; w < warps; w++) M = fmaxf(M, sm[w * GM + g]);
+        float L = 0.0f, o = 0.0f;
+        if (M != -RF_INF) {  // else every key masked, or none in this split
+            for (int w = 0; w < warps; w++) {
+                const float f = expf(sm[w * GM + g] - M);
+                L += sl[w * GM + g] * f;
+                o += sacc[(w * GM + g) * hdv + d] * f;
+            }
+        }
+        if (split) {
+            float* ph = part + (((i64)i * nHead + h0 + g) * gridDim.z + blockIdx.z) * (hdv + 2);
+            if (d == 0) ph[0] = M, ph[1] = L;
+            ph[2 + d] = o;
+        } else {
+            att_store(out + obase, obase, t, M == -RF_INF ? 0.0f : o / L, xq, xd);
+        }
+    }
+}
+
 // attention_combine merges the nSplit partial results of each (row, head)
 // (grid: rows × heads): out = Σ_z acc_z·e^(m_z−M) / Σ_z l_z·e^(m_z−M),
 // M = max_z m_z; zeros when every part saw no key.
@@ -559,6 +816,34 @@ __device__ void attention_tile(float* __restrict__ out, const float* __restrict_
         kvwrite<T>(K, Kaux, V, Vaux, k, v, slots, kc, vc);                                                          \
     }
 
+// attention_g<GM>v<VW>_<t>: the grouped decode kernel of each group size
+// (GM 2, 4, 8), head-dim path (VW 4 and 2: hd == hdv == VW*WARP_SIZE; 0:
+// any, hdv <= ATG_NV*WARP_SIZE) and pool type, each its own function so that
+// each gets the registers it needs; launched with programmatic dependent
+// launch, as attention_<t>.
+#define ATG_KERNEL(TNAME, T, GM, VW)                                                                                \
+    extern "C" __global__ void __launch_bounds__(ATG_THREADS) attention_g##GM##v##VW##_##TNAME(                      \
+        float* out, const float* q, const void* K, const u8* Kaux, const void* V, const u8* Vaux, const int* pos,   \
+        const int* rowSeq, const int* seqInfo, const int* blocks, int nHead, int nKV, int hd, int hdv, int bs,      \
+        float scale, int causal, int window, float softcap, float* part, i8* xq, float2* xd) {                      \
+        rf_pdl_entry();                                                                                             \
+        attention_grp<T, VW, GM>(out, q, K, Kaux, V, Vaux, pos, rowSeq, seqInfo, blocks, nHead, nKV, hd, hdv, bs,   \
+                                 scale, causal, window, softcap, part, xq, xd);                                     \
+    }
+#define ATG_KERNELS(TNAME, T)                                                                                       \
+    ATG_KERNEL(TNAME, T, 2, 0)                                                                                      \
+    ATG_KERNEL(TNAME, T, 2, 2)                                                                                      \
+    ATG_KERNEL(TNAME, T, 2, 4)                                                                                      \
+    ATG_KERNEL(TNAME, T, 4, 0)                                                                                      \
+    ATG_KERNEL(TNAME, T, 4, 2)                                                                                      \
+    ATG_KERNEL(TNAME, T, 4, 4)                                                                                      \
+    ATG_KERNEL(TNAME, T, 8, 0)                                                                                      \
+    ATG_KERNEL(TNAME, T, 8, 2)                                                                                      \
+    ATG_KERNEL(TNAME, T, 8, 4)
+
 ATT_KERNELS(f32, T_F32)
 ATT_KERNELS(f16, T_F16)
 ATT_KERNELS(q8_0s, T_Q8_0S)
+ATG_KERNELS(f32, T_F32)
+ATG_KERNELS(f16, T_F16)
+ATG_KERNELS(q8_0s, T_Q8_0S)
