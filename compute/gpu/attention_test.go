@@ -521,7 +521,7 @@ func BenchmarkAttentionBatchDecode(bm *testing.B) {
 					pos[i] = int32(ctx - 1)
 					keyBytes += 2 * ctx * int(rowBytes)
 				}
-				const srcRows = 1024
+				srcRows := min(1024, seqs*room) // divides seqs*room
 				src := newT(ggml.F32, srcRows, kc)
 				if err := b.Write(src, randVec(rng, srcRows*kc, 1)); err != nil {
 					bm.Fatal(err)
@@ -638,7 +638,8 @@ func TestAttentionQ8(t *testing.T) {
 
 // TestAttentionGQA compares decode attention with the reference for query
 // heads sharing KV heads (G = 2, 3, 4, 6, 8, 16 query heads a KV head, MQA
-// among them), with the grouped kernel forced on and off: odd row counts
+// among them; pool rows of whole Q8_0 blocks), with the grouped kernel
+// forced on and off: odd row counts
 // (plus two rows of no sequence), split and unsplit, F32, F16 and Q8_0
 // pools, every head-dim path (64 and 128: a lane's vector; others: the
 // generic path, head_dim_v up to 128), window and softcap, outputs
@@ -660,10 +661,10 @@ func TestAttentionGQA(t *testing.T) {
 		{"g4 hd128 softcap", compute.AttnParams{NHead: 8, NKVHead: 2, HeadDim: 128, HeadDimV: 128, Causal: true, Softcap: 30}, 16, decodeRows(3, 211)},
 		{"g8 hd128 window", compute.AttnParams{NHead: 16, NKVHead: 2, HeadDim: 128, HeadDimV: 128, Causal: true, Window: 40}, 8, decodeRows(5, 131)},
 		{"mqa g6 hd64 window softcap", compute.AttnParams{NHead: 6, NKVHead: 1, HeadDim: 64, HeadDimV: 64, Causal: true, Window: 9, Softcap: 20}, 16, decodeRows(3, 173)},
-		{"mqa g16 hd40", compute.AttnParams{NHead: 16, NKVHead: 1, HeadDim: 40, HeadDimV: 40, Causal: true}, 5, decodeRows(3, 150)},
+		{"g16 hd40", compute.AttnParams{NHead: 64, NKVHead: 4, HeadDim: 40, HeadDimV: 40, Causal: true}, 5, decodeRows(3, 150)},
 		{"g3 hd96 hdv64", compute.AttnParams{NHead: 6, NKVHead: 2, HeadDim: 96, HeadDimV: 64, Causal: true, Softcap: 30}, 16, decodeRows(5, 120)},
 		{"g2 non-causal hd32 hdv48", compute.AttnParams{NHead: 4, NKVHead: 2, HeadDim: 32, HeadDimV: 48}, 4, [][2]int{{1, 13}, {1, 600}, {3, 40}}},
-		{"g4 hdv128 prompt rows", compute.AttnParams{NHead: 8, NKVHead: 2, HeadDim: 72, HeadDimV: 128, Causal: true}, 16, [][2]int{{4, 30}, {1, 700}, {9, 9}}},
+		{"g4 hd80 hdv128 prompt rows", compute.AttnParams{NHead: 8, NKVHead: 2, HeadDim: 80, HeadDimV: 128, Causal: true}, 16, [][2]int{{4, 30}, {1, 700}, {9, 9}}},
 	} {
 		p := tc.p
 		p.Scale = float32(1 / math.Sqrt(float64(p.HeadDim)))

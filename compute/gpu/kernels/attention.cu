@@ -298,21 +298,31 @@ __device__ void attention_dec(float* __restrict__ out, const float* __restrict__
 
 __device__ constexpr int att_log2(int x) { return x <= 1 ? 0 : 1 + att_log2(x / 2); }
 
+// warp_tsum_step is one step of warp_tsum: v[0..NV) becomes NV/2 sums, a
+// lane with bit O set keeping the upper half of each pair, its partner
+// (lane ^ O) the lower. Recursive on constants so that every index is a
+// compile-time one (a loop over NV was left rolled by NVRTC, with the
+// array indexed through branches).
+template <int NV, int O, int N>
+__device__ __forceinline__ void warp_tsum_step(float (&v)[N], int lane) {
+    if constexpr (NV > 1) {
+        const bool up = (lane & O) != 0;
+#pragma unroll
+        for (int k = 0; k < NV / 2; k++) {
+            const float send = up ? v[k] : v[k + NV / 2];
+            const float keep = up ? v[k + NV / 2] : v[k];
+            v[k] = keep + SHFL_XOR(send, O);
+        }
+        warp_tsum_step<NV / 2, O / 2>(v, lane);
+    }
+}
+
 // warp_tsum sums each of v[0..N) over the warp (N a power of two, at most
 // WARP_SIZE) and returns, on lane l, the sum of v[l >> log2(WARP_SIZE/N)].
 // v is clobbered.
 template <int N>
 __device__ __forceinline__ float warp_tsum(float (&v)[N], int lane) {
-#pragma unroll
-    for (int n = N, o = WARP_SIZE / 2; n > 1; n >>= 1, o >>= 1) {
-        const bool up = (lane & o) != 0;
-#pragma unroll
-        for (int k = 0; k < n / 2; k++) {
-            const float send = up ? v[k] : v[k + n / 2];
-            const float keep = up ? v[k + n / 2] : v[k];
-            v[k] = keep + SHFL_XOR(send, o);
-        }
-    }
+    warp_tsum_step<N, WARP_SIZE / 2>(v, lane);
     float x = v[0];
 #pragma unroll
     for (int o = WARP_SIZE / (2 * N); o > 0; o >>= 1) x += SHFL_XOR(x, o);
