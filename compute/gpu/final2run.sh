@@ -58,7 +58,7 @@ if [ "$PHASE" != bench ]; then
 	for tool in memcheck racecheck; do
 		t0=$SECONDS
 		(cd compute/gpu && timeout 200 compute-sanitizer --tool $tool --error-exitcode 3 \
-			"$BIN/gpu.test" -test.count=1 -test.short -test.run "${SANITIZE_RUN:-MatMulMMA|MatMulMMQ|MatMulQ8|Q8Producers|NormRowLengths|RoPEPair|RoPEKV|ArgmaxRows|TopK|KVWriteAttention|AttentionQ8|AttentionSplitK}" 2>&1) > "$OUT/$tool.log"
+			"$BIN/gpu.test" -test.count=1 -test.short -test.run "${SANITIZE_RUN:-MatMulMMA|MatMulMMQ|MatMulQ8|Q8Producers|NormRowLengths|RoPEPair|RoPEKV|ArgmaxRows|TopK|KVWriteAttention|Attention}" 2>&1) > "$OUT/$tool.log"
 		summary "compute-sanitizer $tool rc=$? in $((SECONDS - t0)) s: $(tail -2 "$OUT/$tool.log" | tr '\n' ' ')"
 	done
 fi
@@ -80,6 +80,8 @@ done
 for m in tiny-Q8_0 7b-Q4_0; do
 	bench "$m parallel" X=1 -m "$MODELS/$m.gguf" --parallel 1,8,32,64 -p 128 -n 128 -r 2
 done
+# The grouped (GQA) decode attention against the per-head kernel.
+bench "tiny-Q8_0 parallel per-head attention" ROCMFORGE_GPU_ATT_GROUP=0 -m "$MODELS/tiny-Q8_0.gguf" --parallel 8,32,64 -p 128 -n 128 -r 2
 # The KV type against bench's old default (f32), at 64 sequences.
 for m in tiny-Q8_0 7b-Q4_0; do
 	bench "$m parallel f32 cache" X=1 -m "$MODELS/$m.gguf" --parallel 64 -p 128 -n 128 -r 2 --kv-type f32
