@@ -17,7 +17,7 @@
 set -u
 OUT=${OUT:-/tmp/gpu-out}
 MODELS=${MODELS:-/tmp/m}
-PHASE=${PHASE:-all}
+PHASE=${PHASE:-all} # all, tests, bench, or sanitize (the sanitizers alone)
 ROOT=$(pwd)
 BIN=$ROOT/bin/final2
 RF=$BIN/rocmforge
@@ -29,7 +29,7 @@ export ROCMFORGE_KERNEL_CACHE=/tmp/rf-kernels ROCMFORGE_SHARED=$ROOT/testdata-gp
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$OUT/summary.txt"
 tiny="--layers 22 --embd 2048 --heads 32 --kv-heads 4 --ff 5632 --vocab 32000"
 b7="--layers 32 --embd 4096 --heads 32 --kv-heads 32 --ff 11008 --vocab 32000"
-if [ "$PHASE" != tests ]; then
+if [ "$PHASE" = all ] || [ "$PHASE" = bench ]; then
 	for spec in "7b Q4_K" "7b Q8_0" "7b Q4_0" "tiny F16" "tiny Q8_0" "tiny Q4_0"; do
 		set -- $spec
 		shape=$tiny
@@ -38,7 +38,7 @@ if [ "$PHASE" != tests ]; then
 	done
 fi
 
-if [ "$PHASE" != bench ]; then
+if [ "$PHASE" = all ] || [ "$PHASE" = tests ]; then
 	t0=$SECONDS
 	(cd compute/gpu/cuda && timeout 60 "$BIN/cuda.test" -test.v -test.count=1 2>&1) > "$OUT/cuda-test.log"
 	summary "cuda tests rc=$? in $((SECONDS - t0)) s: $(count "$OUT/cuda-test.log")"
@@ -54,16 +54,18 @@ if [ "$PHASE" != bench ]; then
 	t0=$SECONDS
 	(cd engine && timeout 120 "$BIN/engine.test" -test.v -test.count=1 -test.run 'GPU' 2>&1) > "$OUT/engine-gpu.log"
 	summary "engine GPU tests rc=$? in $((SECONDS - t0)) s: $(count "$OUT/engine-gpu.log")"
-	grep -E -- '--- FAIL' -A4 "$OUT/engine-gpu.log" | head -10
+	grep -E -A4 -- '--- FAIL' "$OUT/engine-gpu.log" | head -10
+fi
+if [ "$PHASE" != bench ]; then
 	for tool in memcheck racecheck; do
 		t0=$SECONDS
 		(cd compute/gpu && timeout 200 compute-sanitizer --tool $tool --error-exitcode 3 \
-			"$BIN/gpu.test" -test.count=1 -test.short -test.run "${SANITIZE_RUN:-MatMulMMA|MatMulMMQ|MatMulQ8|Q8Producers|NormRowLengths|RoPEPair|RoPEKV|ArgmaxRows|TopK|KVWriteAttention|Attention}" 2>&1) > "$OUT/$tool.log"
-		summary "compute-sanitizer $tool rc=$? in $((SECONDS - t0)) s: $(tail -2 "$OUT/$tool.log" | tr '\n' ' ')"
+			"$BIN/gpu.test" -test.v -test.count=1 -test.short -test.run "${SANITIZE_RUN:-MatMulMMA|MatMulMMQ|MatMulQ8|Q8Producers|NormRowLengths|RoPEPair|RoPEKV|ArgmaxRows|TopK|KVWriteAttention|Attention}" 2>&1) > "$OUT/$tool.log"
+		summary "compute-sanitizer $tool rc=$? in $((SECONDS - t0)) s over $(grep -c -- '--- PASS' "$OUT/$tool.log") passing tests ($(grep -c -- '--- FAIL' "$OUT/$tool.log") failing): $(tail -1 "$OUT/$tool.log")"
 	done
 fi
 
-[ "$PHASE" = tests ] && exit 0
+[ "$PHASE" = tests ] || [ "$PHASE" = sanitize ] && exit 0
 wait
 cat "$OUT"/synth-*.log | grep -v '^$' | tail -6 >> "$OUT/summary.txt"
 bench() { # name, env, args...
