@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"unsafe"
@@ -47,13 +48,18 @@ const (
 // memory a block may take (the default limit). Calls of at least
 // attGroupMinRows query rows take it (fewer rows: the per-head kernel's
 // grid holds more blocks and shorter key walks; ROCMFORGE_GPU_ATT_GROUP=N
-// moves the threshold to N rows, 0 turns the grouped kernel off).
+// moves the threshold to N rows, 0 turns the grouped kernel off). Its
+// head-dim vector paths load each key group a group ahead
+// (attention_g<GM>v<VW>p_<layout>; ROCMFORGE_GPU_ATT_PF=0: as used).
 const (
 	attKG           = 4 // ATT_KG: keys a warp reads at once
 	attGroupNV      = 4
 	attGroupThreads = 256
 	attGroupSmem    = 48 << 10
 	attGroupMinRows = 16
+	// attGroupMaxSlots is the most pool rows the grouped kernel takes: it
+	// computes a key's slot in 32 bits (signed, as the block tables).
+	attGroupMaxSlots = math.MaxInt32
 )
 
 var (
@@ -65,9 +71,14 @@ var (
 var attLayouts = []string{"f32", "f16", "q8_0s"}
 
 // attGroupName is the grouped decode kernel for gm heads a block, head-dim
-// path vw and pool layout l.
-func attGroupName(gm, vw int, l string) string {
-	return "attention_g" + strconv.Itoa(gm) + "v" + strconv.Itoa(vw) + "_" + l
+// path vw and pool layout l; pf: the variant that loads a key group's K
+// and V a group ahead (vw > 0 only).
+func attGroupName(gm, vw int, pf bool, l string) string {
+	sfx := ""
+	if pf {
+		sfx = "p"
+	}
+	return "attention_g" + strconv.Itoa(gm) + "v" + strconv.Itoa(vw) + sfx + "_" + l
 }
 
 // attentionKernelNames lists attention.cu's kernels.
@@ -77,7 +88,10 @@ func attentionKernelNames() []string {
 		names = append(names, "attention_"+l, "attention_tile_"+l, "kvwrite_"+l)
 		for _, gm := range attGroupSizes {
 			for _, vw := range attGroupVW {
-				names = append(names, attGroupName(gm, vw, l))
+				names = append(names, attGroupName(gm, vw, false, l))
+				if vw > 0 {
+					names = append(names, attGroupName(gm, vw, true, l))
+				}
 			}
 		}
 	}
@@ -100,6 +114,10 @@ type attState struct {
 	// groupMin: decode calls of at least groupMin rows whose query heads
 	// share KV heads take the grouped kernel (0: never).
 	groupMin int
+	// groupPF: the grouped kernel's VW paths load each key group's K and V
+	// a group ahead (ROCMFORGE_GPU_ATT_PF=0: as they are used, for A/B
+	// timing).
+	groupPF bool
 }
 
 // loadAttention looks up the attention kernels (after loadKernels has
@@ -114,11 +132,16 @@ func (b *Backend) loadAttention() error {
 		a.dec[l], a.tile[l], a.write[l] = b.k.all["attention_"+l], b.k.all["attention_tile_"+l], b.k.all["kvwrite_"+l]
 		for _, gm := range attGroupSizes {
 			for _, vw := range attGroupVW {
-				// They start with rf_pdl_entry, as attention_<layout>.
-				name := attGroupName(gm, vw, l)
-				k := b.k.all[name]
-				k.pdl = pdl
-				a.grp[name] = k
+				for _, pf := range []bool{false, true} {
+					if pf && vw == 0 {
+						continue
+					}
+					// They start with rf_pdl_entry, as attention_<layout>.
+					name := attGroupName(gm, vw, pf, l)
+					k := b.k.all[name]
+					k.pdl = pdl
+					a.grp[name] = k
+				}
 			}
 		}
 		// 128-wide heads need more than the default 48 KiB.
@@ -140,6 +163,7 @@ func (b *Backend) loadAttention() error {
 	a.splitOn, a.perSM = true, attSplitBlocksPerSM
 	a.q8On = os.Getenv("ROCMFORGE_GPU_ATT_Q8") != "0"
 	a.groupMin = attGroupMinRows
+	a.groupPF = os.Getenv("ROCMFORGE_GPU_ATT_PF") != "0"
 	if v, err := strconv.Atoi(os.Getenv("ROCMFORGE_GPU_ATT_GROUP")); err == nil {
 		a.groupMin = max(v, 0)
 	}
@@ -192,12 +216,14 @@ func attGroupSmemBytes(gm, warps int, p compute.AttnParams) int {
 }
 
 // attGroup picks the grouped kernel's heads a block (gm) and head-dim path
-// (vw) for a call of n rows, or reports that the per-head kernel takes it:
-// no shared KV heads, fewer than groupMin rows, a head_dim_v above the
-// generic path's attGroupNV*warp, or shared memory over attGroupSmem.
-func (b *Backend) attGroup(n int, p compute.AttnParams) (gm, vw int, ok bool) {
+// (vw) for a call of n rows over a pool of slots rows, or reports that the
+// per-head kernel takes it: no shared KV heads, fewer than groupMin rows,
+// more slots than attGroupMaxSlots, a head_dim_v above the generic path's
+// attGroupNV*warp, or shared memory over attGroupSmem.
+func (b *Backend) attGroup(n, slots int, p compute.AttnParams) (gm, vw int, ok bool) {
 	g := p.NHead / p.NKVHead
-	if b.att.groupMin == 0 || n < b.att.groupMin || g < 2 || attKG*attGroupSizes[len(attGroupSizes)-1] > b.warp {
+	if b.att.groupMin == 0 || n < b.att.groupMin || g < 2 || slots > attGroupMaxSlots ||
+		attKG*attGroupSizes[len(attGroupSizes)-1] > b.warp {
 		return 0, 0, false
 	}
 	if p.HeadDim == p.HeadDimV && (p.HeadDim == 2*b.warp || p.HeadDim == 4*b.warp) {
@@ -219,14 +245,14 @@ func (b *Backend) attGroup(n int, p compute.AttnParams) (gm, vw int, ok bool) {
 }
 
 // attDec plans the decode kernel's launch for n query rows over block
-// tables of keys positions (attKeyRoom; 0: no split). mixed: beside the
-// tiled kernel, unsplit, attWarps warps a block.
-func (b *Backend) attDec(layout string, n int, p compute.AttnParams, keys int, mixed bool) attDecPlan {
+// tables of keys positions (attKeyRoom; 0: no split) into a pool of slots
+// rows. mixed: beside the tiled kernel, unsplit, attWarps warps a block.
+func (b *Backend) attDec(layout string, n, slots int, p compute.AttnParams, keys int, mixed bool) attDecPlan {
 	pl := attDecPlan{k: b.att.dec[layout], splits: 1, warps: attWarps}
 	heads := p.NHead // blocks a row
-	gm, vw, grouped := b.attGroup(n, p)
+	gm, vw, grouped := b.attGroup(n, slots, p)
 	if grouped {
-		pl.k, pl.grouped, pl.gm = b.att.grp[attGroupName(gm, vw, layout)], true, gm
+		pl.k, pl.grouped, pl.gm = b.att.grp[attGroupName(gm, vw, b.att.groupPF && vw > 0, layout)], true, gm
 		heads = p.NKVHead * ((p.NHead/p.NKVHead + gm - 1) / gm)
 	}
 	if !mixed {
@@ -434,7 +460,7 @@ func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []i
 			// The per-row kernel first, unsplit, for the short sequences'
 			// rows (it leaves the tiled rows alone); then the tiles.
 			b.args.ptr(0).ptr(0).ptr(0)
-			pl := b.attDec(kp.layout, n, p, 0, true)
+			pl := b.attDec(kp.layout, n, pool.K.Shape[0], p, 0, true)
 			if err := b.launch(pl.k, pl.grid, cuda.Dim3{X: uint32(pl.warps * b.warp)}, pl.smem); err != nil {
 				return err
 			}
@@ -450,7 +476,7 @@ func (b *Backend) Attention(out, q *compute.Tensor, pool compute.KVPool, pos []i
 	// until a context outgrows its tables, and its grid is fixed. Eager
 	// calls round the same way, so that a step gives the same bits with or
 	// without graphs.
-	pl := b.attDec(kp.layout, n, p, attKeyRoom(seqs, pool.BlockSize), false)
+	pl := b.attDec(kp.layout, n, pool.K.Shape[0], p, attKeyRoom(seqs, pool.BlockSize), false)
 	splits, block := pl.splits, cuda.Dim3{X: uint32(pl.warps * b.warp)}
 	// The output's q8 blocks for the output projection's 8-bit product,
 	// written by whichever kernel writes the output (whole 32-element

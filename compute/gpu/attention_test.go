@@ -109,29 +109,34 @@ func (a *attnSetup) checkPoolExact(t *testing.T, b *Backend, what string) {
 }
 
 // run compares the GPU's Attention with the reference's over the same
-// pool contents (f32Tol: the GPU accumulates in float32).
-func (a *attnSetup) run(t *testing.T, b *Backend, what string) {
+// pool contents (f32Tol: the GPU accumulates in float32) and returns the
+// GPU's output.
+func (a *attnSetup) run(t *testing.T, b *Backend, what string) []float32 {
 	t.Helper()
 	out := poisonedPair(t, b, "out", a.n, a.p.NHead*a.p.HeadDimV)
 	must(t, what, b.Attention(out.g, a.q.g, a.gpool, a.pos, a.seqs, a.p))
 	must(t, what, compute.NewReference().Attention(out.r, a.q.r, a.rpool, a.pos, a.seqs, a.p))
 	check(t, b, what, out, f32Tol)
+	return read(t, b, out.g)
 }
 
 // attModes are the decode kernel choices the attention tests run under:
 // the per-head kernel only (groupMin 0, ROCMFORGE_GPU_ATT_GROUP=0) and the
-// grouped kernel for every call whose heads share KV heads (groupMin 1).
+// grouped kernel for every call whose heads share KV heads (groupMin 1),
+// its head-dim vector paths loading each key group a group ahead (pf, the
+// default) or as used (ROCMFORGE_GPU_ATT_PF=0).
 var attModes = []struct {
 	name     string
 	groupMin int
-}{{"per-head", 0}, {"grouped", 1}}
+	pf       bool
+}{{"per-head", 0, true}, {"grouped", 1, true}, {"grouped-no-prefetch", 1, false}}
 
 // withAttGroup sets the grouped kernel's row threshold until the returned
-// function restores it.
+// function restores it and the prefetch switch.
 func withAttGroup(b *Backend, min int) func() {
-	old := b.att.groupMin
+	old, pf := b.att.groupMin, b.att.groupPF
 	b.att.groupMin = min
-	return func() { b.att.groupMin = old }
+	return func() { b.att.groupMin, b.att.groupPF = old, pf }
 }
 
 // checkGrouped fails the test unless a decode call of a's rows took the
@@ -139,7 +144,7 @@ func withAttGroup(b *Backend, min int) func() {
 // heads (and head_dim_v fits its generic path).
 func (a *attnSetup) checkGrouped(t *testing.T, b *Backend, what string) attDecPlan {
 	t.Helper()
-	pl := b.attDec("f32", a.n, a.p, attKeyRoom(a.seqs, a.gpool.BlockSize), false)
+	pl := b.attDec("f32", a.n, a.gpool.K.Shape[0], a.p, attKeyRoom(a.seqs, a.gpool.BlockSize), false)
 	want := b.att.groupMin > 0 && a.p.NHead > a.p.NKVHead && a.p.HeadDimV <= attGroupNV*b.warp
 	if pl.grouped != want {
 		t.Errorf("%s: grouped kernel %v, want %v (G = %d, hdv %d, groupMin %d)", what, pl.grouped, want,
@@ -181,7 +186,7 @@ func TestAttentionKVTypes(t *testing.T) {
 			a := newAttnSetup(t, b, rng, p, typ, tc.bs, tc.seqs)
 			a.checkPoolExact(t, b, what)
 			for _, mode := range attModes {
-				b.att.groupMin = mode.groupMin
+				b.att.groupMin, b.att.groupPF = mode.groupMin, mode.pf
 				if !strings.HasPrefix(tc.name, "prefill") {
 					a.checkGrouped(t, b, what+"/"+mode.name)
 				}
@@ -222,7 +227,7 @@ func TestAttentionSplitK(t *testing.T) {
 				}
 				a := newAttnSetup(t, b, rng, p, typ, 16, spec)
 				for _, mode := range attModes {
-					b.att.groupMin = mode.groupMin
+					b.att.groupMin, b.att.groupPF = mode.groupMin, mode.pf
 					for _, on := range []bool{true, false} {
 						b.att.splitOn = on
 						what := fmt.Sprintf("ctx %d rows %d hd %d %s %s split=%v", ctx, rows, p.HeadDim, typ, mode.name, on)
@@ -242,7 +247,7 @@ func TestAttentionSplitK(t *testing.T) {
 	pw.Window = 5
 	a := newAttnSetup(t, b, rng, pw, ggml.Q8_0, 16, [][2]int{{1, 2049}})
 	for _, mode := range attModes {
-		b.att.groupMin = mode.groupMin
+		b.att.groupMin, b.att.groupPF = mode.groupMin, mode.pf
 		a.checkGrouped(t, b, "window 5 at ctx 2049/"+mode.name)
 		a.run(t, b, "window 5 at ctx 2049/"+mode.name)
 	}
@@ -360,7 +365,7 @@ func benchDecode(bm *testing.B, b *Backend, heads, kvHeads, d, ctx int, typ ggml
 	sec := bm.Elapsed().Seconds()
 	bm.ReportMetric(sec/calls*1e6, "µs/call")
 	bm.ReportMetric(float64(poolBytes)*calls/sec/1e9, "GB/s")
-	pl := b.attDec(layoutNames[typ], 1, p, attKeyRoom(seqs, bs), false)
+	pl := b.attDec(layoutNames[typ], 1, ctx, p, attKeyRoom(seqs, bs), false)
 	bm.Logf("%d pools, %d split(s), grouped %v", copies, pl.splits, pl.grouped)
 }
 
@@ -566,7 +571,7 @@ func BenchmarkAttentionBatchDecode(bm *testing.B) {
 				sec := bm.Elapsed().Seconds()
 				bm.ReportMetric(sec/calls*1e6, "µs/call")
 				bm.ReportMetric(float64(keyBytes)*calls/sec/1e9, "GB/s")
-				pl := b.attDec(layoutNames[typ], seqs, p, attKeyRoom(ss, bs), false)
+				pl := b.attDec(layoutNames[typ], seqs, seqs*room, p, attKeyRoom(ss, bs), false)
 				bm.Logf("grouped %v (%d heads a block), grid %v, %d warps, %d split(s)", pl.grouped, pl.gm, pl.grid, pl.warps, pl.splits)
 			})
 		}
@@ -599,7 +604,7 @@ func TestAttentionQ8(t *testing.T) {
 		k, m := p.NHead*p.HeadDimV, 45
 		w := weightPair(t, b, "wo", ggml.Q8_0, randomWeight(t, rng, ggml.Q8_0, m, k), m, k)
 		for _, mode := range attModes {
-			b.att.groupMin = mode.groupMin
+			b.att.groupMin, b.att.groupPF = mode.groupMin, mode.pf
 			what := fmt.Sprintf("hd %d ctx %d %s split=%v %s", tc.hd, tc.ctx, tc.typ, tc.split, mode.name)
 			b.att.splitOn = tc.split
 			if s := a.checkGrouped(t, b, what).splits; tc.split != (s > 1) {
@@ -674,8 +679,12 @@ func TestAttentionGQA(t *testing.T) {
 		}
 		for _, typ := range typs {
 			a := newAttnSetup(t, b, rng, p, typ, tc.bs, tc.seqs)
+			// The grouped kernel's outputs by split setting: loading a
+			// group ahead changes no arithmetic, so with and without it
+			// the bits are the same.
+			grouped := map[bool][]float32{}
 			for _, mode := range attModes {
-				b.att.groupMin = mode.groupMin
+				b.att.groupMin, b.att.groupPF = mode.groupMin, mode.pf
 				for _, on := range []bool{false, true} {
 					b.att.splitOn = on
 					what := fmt.Sprintf("%s/%s/%s/split=%v", tc.name, typ, mode.name, on)
@@ -684,20 +693,45 @@ func TestAttentionGQA(t *testing.T) {
 					if on && pl.grouped && attKeyRoom(a.seqs, tc.bs) >= attSplitMinRoom && pl.splits < 2 {
 						t.Errorf("%s: %d rows, %d keys of room: no split", what, a.n, attKeyRoom(a.seqs, tc.bs))
 					}
-					a.run(t, b, fmt.Sprintf("%s (%d split(s), %d warps)", what, pl.splits, pl.warps))
+					got := a.run(t, b, fmt.Sprintf("%s (%d split(s), %d warps)", what, pl.splits, pl.warps))
+					if mode.groupMin == 0 {
+						continue
+					}
+					if prev, ok := grouped[on]; !ok {
+						grouped[on] = got
+					} else if i := firstBitDiff(prev, got); i >= 0 {
+						t.Errorf("%s: output %d is %v, %v with the other grouped mode: not bit-identical", what, i, got[i], prev[i])
+					}
 				}
 			}
 		}
 	}
 }
 
+// firstBitDiff is the first index where a and b differ in bits, or -1.
+func firstBitDiff(a, b []float32) int {
+	for i := range a {
+		if i >= len(b) || math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return i
+		}
+	}
+	if len(b) > len(a) {
+		return len(a)
+	}
+	return -1
+}
+
 // TestKVWriteAttentionGrouped runs TestKVWriteAttention (gpu_test.go) with
 // the grouped decode kernel taking every call whose query heads share KV
-// heads (its decode, GQA/MQA, 70-sequence and mixed prompt-and-decode cases).
+// heads (its decode, GQA/MQA, 70-sequence and mixed prompt-and-decode
+// cases), with and without its group-ahead loads.
 func TestKVWriteAttentionGrouped(t *testing.T) {
 	b := testBackend(t)
 	defer withAttGroup(b, 1)()
-	TestKVWriteAttention(t)
+	for _, pf := range []bool{true, false} {
+		b.att.groupPF = pf
+		t.Run(fmt.Sprintf("prefetch=%v", pf), TestKVWriteAttention)
+	}
 }
 
 // TestAttDecPlan checks the decode launch plan without a GPU: the grouped
@@ -719,23 +753,30 @@ func TestAttDecPlan(t *testing.T) {
 		n        int
 		p        compute.AttnParams
 		keys     int
+		slots    int // pool rows (0: 1 << 20)
 		groupMin int
 		grouped  bool
 		gm       int
 		grid     cuda.Dim3
 		warps    int
 	}{
-		{"tiny 64 rows", 64, tiny, 256, attGroupMinRows, true, 8, cuda.Dim3{X: 64, Y: 4, Z: 1}, 8},
-		{"tiny 64 rows off", 64, tiny, 256, 0, false, 0, cuda.Dim3{X: 64, Y: 32, Z: 1}, 4},
-		{"tiny below groupMin", attGroupMinRows - 1, tiny, 256, attGroupMinRows, false, 0, cuda.Dim3{X: attGroupMinRows - 1, Y: 32, Z: 1}, 8},
-		{"tiny 16 rows long context", 16, tiny, 2048, attGroupMinRows, true, 8, cuda.Dim3{X: 16, Y: 4, Z: 2}, 8},
-		{"7b 64 rows", 64, b7, 256, attGroupMinRows, false, 0, cuda.Dim3{X: 64, Y: 32, Z: 1}, 4},
-		{"g3 forced", 3, g3, 256, 1, true, 4, cuda.Dim3{X: 3, Y: 2, Z: 1}, 8},
-		{"g16 two blocks a kv head", 20, g16, 256, 1, true, 8, cuda.Dim3{X: 20, Y: 2, Z: 1}, 8},
-		{"hdv 256 per-head", 64, wide, 256, 1, false, 0, cuda.Dim3{X: 64, Y: 8, Z: 1}, 8},
+		{"tiny 64 rows", 64, tiny, 256, 0, attGroupMinRows, true, 8, cuda.Dim3{X: 64, Y: 4, Z: 1}, 8},
+		{"tiny 64 rows off", 64, tiny, 256, 0, 0, false, 0, cuda.Dim3{X: 64, Y: 32, Z: 1}, 4},
+		{"tiny below groupMin", attGroupMinRows - 1, tiny, 256, 0, attGroupMinRows, false, 0, cuda.Dim3{X: attGroupMinRows - 1, Y: 32, Z: 1}, 8},
+		{"tiny 16 rows long context", 16, tiny, 2048, 0, attGroupMinRows, true, 8, cuda.Dim3{X: 16, Y: 4, Z: 2}, 8},
+		{"7b 64 rows", 64, b7, 256, 0, attGroupMinRows, false, 0, cuda.Dim3{X: 64, Y: 32, Z: 1}, 4},
+		{"g3 forced", 3, g3, 256, 0, 1, true, 4, cuda.Dim3{X: 3, Y: 2, Z: 1}, 8},
+		{"g16 two blocks a kv head", 20, g16, 256, 0, 1, true, 8, cuda.Dim3{X: 20, Y: 2, Z: 1}, 8},
+		{"hdv 256 per-head", 64, wide, 256, 0, 1, false, 0, cuda.Dim3{X: 64, Y: 8, Z: 1}, 8},
+		{"tiny 64 rows, pool of 2^31 slots", 64, tiny, 256, attGroupMaxSlots + 1, attGroupMinRows, false, 0, cuda.Dim3{X: 64, Y: 32, Z: 1}, 4},
+		{"tiny 64 rows, pool of 2^31-1 slots", 64, tiny, 256, attGroupMaxSlots, attGroupMinRows, true, 8, cuda.Dim3{X: 64, Y: 4, Z: 1}, 8},
 	} {
 		b.att.groupMin = tc.groupMin
-		pl := b.attDec("f16", tc.n, tc.p, tc.keys, false)
+		slots := tc.slots
+		if slots == 0 {
+			slots = 1 << 20
+		}
+		pl := b.attDec("f16", tc.n, slots, tc.p, tc.keys, false)
 		if pl.grouped != tc.grouped || pl.gm != tc.gm || pl.grid != tc.grid || pl.warps != tc.warps {
 			t.Errorf("%s: grouped %v gm %d grid %v warps %d, want %v %d %v %d", tc.name, pl.grouped, pl.gm, pl.grid, pl.warps,
 				tc.grouped, tc.gm, tc.grid, tc.warps)

@@ -290,6 +290,13 @@ __device__ void attention_dec(float* __restrict__ out, const float* __restrict__
 // owning V elements as in attention_dec (VW, or d % WARP_SIZE with
 // head_dim_v <= ATG_NV*WARP_SIZE). The warps' results merge per head.
 //
+// A key's slot is 32-bit (attDec keeps pools of more slots on
+// attention_dec) and each K or V row address one wide multiply-add from
+// it; the block-table position of a warp's next key group is carried from
+// group to group, so no key is divided by the block size. PF (the VW
+// paths): a key group's K and V are loaded a group ahead, into registers
+// in their stored form, while the group before computes.
+//
 // Dynamic shared memory (floats): warps*(GM*ATT_KG+8) + GM*hd +
 // warps*GM*(hdv+2).
 #define ATG_NV 4
@@ -329,7 +336,74 @@ __device__ __forceinline__ float warp_tsum(float (&v)[N], int lane) {
     return x;
 }
 
-template <int T, int VW, int GM>
+// kv_esz is the bytes of an element of a pool of type T.
+template <int T>
+__device__ constexpr int kv_esz() {
+    return T == T_F32 ? 4 : T == T_F16 ? 2 : 1;
+}
+
+// A lane's VW (2 or 4) consecutive elements of a pool row of type T, as
+// loaded (kv_raw_load) and converted later (kv_raw_get), so that a key
+// group's loads can be issued a group ahead: KV_RW words (for Q8_0 the
+// quants, then the scale).
+template <int T, int VW>
+__device__ constexpr int kv_raw_words() {
+    return T == T_F32 ? VW : T == T_F16 ? VW / 2 : 2;
+}
+
+// kv_raw_load loads the elements at p (a byte address, VW-element aligned;
+// sc: their Q8_0 scale) into w, read-only.
+template <int T, int VW>
+__device__ __forceinline__ void kv_raw_load(const char* p, const u16* sc, u32* w) {
+    if constexpr (T == T_F32 && VW == 4) {
+        const uint4 u = __ldg((const uint4*)p);
+        w[0] = u.x, w[1] = u.y, w[2] = u.z, w[3] = u.w;
+    } else if constexpr ((T == T_F32 && VW == 2) || (T == T_F16 && VW == 4)) {
+        const uint2 u = __ldg((const uint2*)p);
+        w[0] = u.x, w[1] = u.y;
+    } else if constexpr (T == T_F16) {
+        w[0] = __ldg((const u32*)p);
+    } else {
+        w[0] = VW == 4 ? __ldg((const u32*)p) : (u32)__ldg((const u16*)p);
+        w[1] = __ldg(sc);
+    }
+}
+
+// kv_raw_get converts kv_raw_load's words to floats.
+template <int T, int VW>
+__device__ __forceinline__ void kv_raw_get(const u32* w, float* x) {
+    if constexpr (T == T_F32) {
+#pragma unroll
+        for (int e = 0; e < VW; e++) x[e] = __uint_as_float(w[e]);
+    } else if constexpr (T == T_F16) {
+#pragma unroll
+        for (int e = 0; e < VW; e++) x[e] = half_to_float((u16)(w[e / 2] >> (16 * (e % 2))));
+    } else {
+        const float d = half_to_float((u16)w[1]);
+#pragma unroll
+        for (int e = 0; e < VW; e++) x[e] = (float)(i8)(w[0] >> (8 * e)) * d;
+    }
+}
+
+// kv_el_p is element d of a pool row segment of type T at p (a byte
+// address); for Q8_0 its scale is sc[(c + d) >> 5], sc the row's scales
+// and c the segment's first column.
+template <int T>
+__device__ __forceinline__ float kv_el_p(const char* p, const u16* sc, int c, int d) {
+    if constexpr (T == T_F32) return __ldg((const float*)p + d);
+    if constexpr (T == T_F16) return half_to_float(__ldg((const u16*)p + d));
+    return (float)__ldg((const i8*)p + d) * half_to_float(__ldg(sc + ((c + d) >> 5)));
+}
+
+// att_opaque returns p, hidden from the optimizer, so that a base address
+// kept in registers is not split back into a kernel parameter plus an
+// offset (which costs two 64-bit adds a key instead of one multiply-add).
+__device__ __forceinline__ const char* att_opaque(const char* p) {
+    asm("" : "+l"(p));
+    return p;
+}
+
+template <int T, int VW, int GM, bool PF>
 __device__ void attention_grp(float* __restrict__ out, const float* __restrict__ q, const void* __restrict__ K,
                               const u8* __restrict__ Kaux, const void* __restrict__ V, const u8* __restrict__ Vaux,
                               const int* __restrict__ pos, const int* __restrict__ rowSeq,
@@ -340,6 +414,7 @@ __device__ void attention_grp(float* __restrict__ out, const float* __restrict__
     constexpr int SH = att_log2(WARP_SIZE / N);            // lane l holds value l >> SH after warp_tsum
     constexpr int NA = VW > 0 ? VW : ATG_NV;               // V accumulators a head per lane
     static_assert(N <= WARP_SIZE && (N & (N - 1)) == 0, "GM*ATT_KG: a power of two within a warp");
+    static_assert(!PF || VW > 0, "prefetch: the VW paths only");
     extern __shared__ float smem[];
     const int i = blockIdx.x;
     const int G = nHead / nKV, chunks = (G + GM - 1) / GM, c = (int)blockIdx.y % chunks;
@@ -381,7 +456,23 @@ __device__ void attention_grp(float* __restrict__ out, const float* __restrict__
 #pragma unroll
         for (int e = 0; e < VW; e++) qv[g][e] = sq[g * hd + lane * VW + e];
 
-    const i64 kStride = (i64)nKV * hd, vStride = (i64)nKV * hdv;
+    // Key addressing. A key's slot is 32-bit (attDec keeps pools of more
+    // than 2^31-1 slots on attention_dec) and its K and V rows' addresses
+    // are one wide multiply-add from it (kRow, vRow: bytes a pool row);
+    // the block-table position (blk0, off0) of key j0 is carried from group
+    // to group (one division before the loop, none a key), the position of
+    // key j0+u stepped from it.
+    constexpr int ES = kv_esz<T>();
+    const u32 ubs = (u32)bs, kRow = (u32)(nKV * hd) * ES, vRow = (u32)(nKV * hdv) * ES;
+    const u32 kSc = (u32)(nKV * hd) / 32, vSc = (u32)(nKV * hdv) / 32;  // Q8_0 scales a row
+    const int kc = kvh * hd + (VW > 0 ? lane * VW : 0), vc = kvh * hdv + (VW > 0 ? lane * VW : 0);
+    const char* Kb = att_opaque((const char*)K + (i64)kc * ES);  // this lane's (VW) or the head's (VW = 0) first element
+    const char* Vb = att_opaque((const char*)V + (i64)vc * ES);
+    const u16* Ks = (const u16*)Kaux + (VW > 0 ? kc >> 5 : 0);  // the scale of that element (VW > 0) or the row's first
+    const u16* Vs = (const u16*)Vaux + (VW > 0 ? vc >> 5 : 0);
+    const u32 step = (u32)(warps * ATT_KG), stepB = step / ubs, stepO = step % ubs;
+    int j0 = lo + warp * ATT_KG;  // >= 0
+    u32 blk0 = (u32)j0 / ubs, off0 = (u32)j0 % ubs;
     float acc[GM][NA];
 #pragma unroll
     for (int g = 0; g < GM; g++)
@@ -393,27 +484,68 @@ __device__ void attention_grp(float* __restrict__ out, const float* __restrict__
     // copies).
     float m = -RF_INF, l = 0.0f;
     float* wx = sx + warp * (N + 8);
-    for (int j0 = lo + warp * ATT_KG; j0 <= hi; j0 += warps * ATT_KG) {
-        i64 kb[ATT_KG], vb[ATT_KG];
+    // key_slots sets sl to the slots of keys jj.. jj+ATT_KG-1 (keys past hi:
+    // key hi again, weight 0), (bk, of) the block-table position of key jj.
+    auto key_slots = [&](int jj, u32 bk, u32 of, u32 (&sl)[ATT_KG]) {
 #pragma unroll
         for (int u = 0; u < ATT_KG; u++) {
-            const int j = min(j0 + u, hi);  // keys past hi: key hi again, weight 0
-            const i64 slot = (i64)bt[j / bs] * bs + j % bs;
-            kb[u] = slot * kStride + (i64)kvh * hd;
-            vb[u] = slot * vStride + (i64)kvh * hdv;
+            if (u > 0) {
+                const bool adv = jj + u <= hi, wrap = of + 1 == ubs;
+                bk += adv && wrap ? 1u : 0u;
+                of = adv ? (wrap ? 0u : of + 1) : of;
+            }
+            sl[u] = (u32)bt[bk] * ubs + of;
         }
+    };
+    // next_group moves (blk0, off0) on by a round of the warps' groups.
+    auto next_group = [&]() {
+        off0 += stepO, blk0 += stepB;
+        if (off0 >= ubs) off0 -= ubs, blk0++;
+    };
+    constexpr int RW = VW > 0 ? kv_raw_words<T, VW>() : 1;
+    // load_raw loads the lane's K and V elements of the keys at slots sl.
+    auto load_raw = [&](const u32 (&sl)[ATT_KG], u32 (&kw)[ATT_KG][RW], u32 (&vw)[ATT_KG][RW]) {
+        if constexpr (VW > 0) {
+#pragma unroll
+            for (int u = 0; u < ATT_KG; u++) {
+                kv_raw_load<T, VW>(Kb + (u64)sl[u] * kRow, Ks + (u64)sl[u] * kSc, kw[u]);
+                kv_raw_load<T, VW>(Vb + (u64)sl[u] * vRow, Vs + (u64)sl[u] * vSc, vw[u]);
+            }
+        }
+    };
+    // The group's K and V elements (VW > 0) and, with PF, the next group's,
+    // loaded while this group computes.
+    u32 kr[ATT_KG][RW], vr[ATT_KG][RW], nkr[ATT_KG][RW] = {}, nvr[ATT_KG][RW] = {};
+    if constexpr (PF) {
+        if (j0 <= hi) {
+            u32 sl[ATT_KG];
+            key_slots(j0, blk0, off0, sl);
+            load_raw(sl, kr, vr);
+        }
+        next_group();
+    }
+    for (; j0 <= hi; j0 += (int)step) {
+        u32 sl[ATT_KG];
+        if constexpr (PF) {
+            if (j0 + (int)step <= hi) {
+                key_slots(j0 + (int)step, blk0, off0, sl);
+                load_raw(sl, nkr, nvr);
+            }
+        } else {
+            key_slots(j0, blk0, off0, sl);
+            load_raw(sl, kr, vr);
+        }
+        next_group();
         float dot[N];
 #pragma unroll
         for (int v = 0; v < N; v++) dot[v] = 0.0f;
-        // VW > 0: the V rows are loaded with the K rows, before the
-        // reductions, so that both are in flight together.
         float vx[ATT_KG][VW > 0 ? VW : 1];
         if constexpr (VW > 0) {
 #pragma unroll
             for (int u = 0; u < ATT_KG; u++) {
                 float kx[VW];
-                kv_vec<T, VW>(K, Kaux, kb[u] + lane * VW, kx);
-                kv_vec<T, VW>(V, Vaux, vb[u] + lane * VW, vx[u]);
+                kv_raw_get<T, VW>(kr[u], kx);
+                kv_raw_get<T, VW>(vr[u], vx[u]);
 #pragma unroll
                 for (int g = 0; g < GM; g++)
 #pragma unroll
@@ -423,7 +555,7 @@ __device__ void attention_grp(float* __restrict__ out, const float* __restrict__
             for (int d = lane; d < hd; d += WARP_SIZE) {
                 float kx[ATT_KG];
 #pragma unroll
-                for (int u = 0; u < ATT_KG; u++) kx[u] = kv_at<T>(K, Kaux, kb[u] + d);
+                for (int u = 0; u < ATT_KG; u++) kx[u] = kv_el_p<T>(Kb + (u64)sl[u] * kRow, Ks + (u64)sl[u] * kSc, kvh * hd, d);
 #pragma unroll
                 for (int g = 0; g < GM; g++) {
                     const float qd = sq[g * hd + d];
@@ -474,7 +606,7 @@ __device__ void attention_grp(float* __restrict__ out, const float* __restrict__
                 if (d < hdv) {
                     float vv[ATT_KG];
 #pragma unroll
-                    for (int u = 0; u < ATT_KG; u++) vv[u] = kv_at<T>(V, Vaux, vb[u] + d);
+                    for (int u = 0; u < ATT_KG; u++) vv[u] = kv_el_p<T>(Vb + (u64)sl[u] * vRow, Vs + (u64)sl[u] * vSc, kvh * hdv, d);
 #pragma unroll
                     for (int g = 0; g < GM; g++) {
                         float a = acc[g][r] * cw[g];
@@ -484,6 +616,12 @@ __device__ void attention_grp(float* __restrict__ out, const float* __restrict__
                     }
                 }
             }
+        }
+        if constexpr (PF) {
+#pragma unroll
+            for (int u = 0; u < ATT_KG; u++)
+#pragma unroll
+                for (int w = 0; w < RW; w++) kr[u][w] = nkr[u][w], vr[u][w] = nvr[u][w];
         }
     }
     // Head gl's sum over its keys' lanes (copies left out).
@@ -830,26 +968,33 @@ __device__ void attention_tile(float* __restrict__ out, const float* __restrict_
 // (GM 2, 4, 8), head-dim path (VW 4 and 2: hd == hdv == VW*WARP_SIZE; 0:
 // any, hdv <= ATG_NV*WARP_SIZE) and pool type, each its own function so that
 // each gets the registers it needs; launched with programmatic dependent
-// launch, as attention_<t>.
-#define ATG_KERNEL(TNAME, T, GM, VW)                                                                                \
-    extern "C" __global__ void __launch_bounds__(ATG_THREADS) attention_g##GM##v##VW##_##TNAME(                      \
+// launch, as attention_<t>. attention_g<GM>v<VW>p_<t> (VW 2 and 4): the
+// same, each key group's K and V loads issued a group ahead.
+#define ATG_KERNEL(TNAME, T, GM, VW, PF, SFX)                                                                       \
+    extern "C" __global__ void __launch_bounds__(ATG_THREADS) attention_g##GM##v##VW##SFX##_##TNAME(                 \
         float* out, const float* q, const void* K, const u8* Kaux, const void* V, const u8* Vaux, const int* pos,   \
         const int* rowSeq, const int* seqInfo, const int* blocks, int nHead, int nKV, int hd, int hdv, int bs,      \
         float scale, int causal, int window, float softcap, float* part, i8* xq, float2* xd) {                      \
         rf_pdl_entry();                                                                                             \
-        attention_grp<T, VW, GM>(out, q, K, Kaux, V, Vaux, pos, rowSeq, seqInfo, blocks, nHead, nKV, hd, hdv, bs,   \
-                                 scale, causal, window, softcap, part, xq, xd);                                     \
+        attention_grp<T, VW, GM, PF>(out, q, K, Kaux, V, Vaux, pos, rowSeq, seqInfo, blocks, nHead, nKV, hd, hdv,   \
+                                     bs, scale, causal, window, softcap, part, xq, xd);                             \
     }
 #define ATG_KERNELS(TNAME, T)                                                                                       \
-    ATG_KERNEL(TNAME, T, 2, 0)                                                                                      \
-    ATG_KERNEL(TNAME, T, 2, 2)                                                                                      \
-    ATG_KERNEL(TNAME, T, 2, 4)                                                                                      \
-    ATG_KERNEL(TNAME, T, 4, 0)                                                                                      \
-    ATG_KERNEL(TNAME, T, 4, 2)                                                                                      \
-    ATG_KERNEL(TNAME, T, 4, 4)                                                                                      \
-    ATG_KERNEL(TNAME, T, 8, 0)                                                                                      \
-    ATG_KERNEL(TNAME, T, 8, 2)                                                                                      \
-    ATG_KERNEL(TNAME, T, 8, 4)
+    ATG_KERNEL(TNAME, T, 2, 0, false, )                                                                             \
+    ATG_KERNEL(TNAME, T, 2, 2, false, )                                                                             \
+    ATG_KERNEL(TNAME, T, 2, 4, false, )                                                                             \
+    ATG_KERNEL(TNAME, T, 4, 0, false, )                                                                             \
+    ATG_KERNEL(TNAME, T, 4, 2, false, )                                                                             \
+    ATG_KERNEL(TNAME, T, 4, 4, false, )                                                                             \
+    ATG_KERNEL(TNAME, T, 8, 0, false, )                                                                             \
+    ATG_KERNEL(TNAME, T, 8, 2, false, )                                                                             \
+    ATG_KERNEL(TNAME, T, 8, 4, false, )                                                                             \
+    ATG_KERNEL(TNAME, T, 2, 2, true, p)                                                                             \
+    ATG_KERNEL(TNAME, T, 2, 4, true, p)                                                                             \
+    ATG_KERNEL(TNAME, T, 4, 2, true, p)                                                                             \
+    ATG_KERNEL(TNAME, T, 4, 4, true, p)                                                                             \
+    ATG_KERNEL(TNAME, T, 8, 2, true, p)                                                                             \
+    ATG_KERNEL(TNAME, T, 8, 4, true, p)
 
 ATT_KERNELS(f32, T_F32)
 ATT_KERNELS(f16, T_F16)
