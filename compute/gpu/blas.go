@@ -70,6 +70,60 @@ type blasState struct {
 	ws        scratch
 	wh, xh    scratch // the f16 weight, the f16/bf16 activations
 	mma       mmaState
+	h16       h16State
+}
+
+// h16State is what xh holds when the op that wrote it was a producer
+// (RMSNorm, AddRMSNorm, SwiGLU) that emitted its output rounded to f16:
+// the F32 rows [n, k] at src, as of op number seq, at xh address at. The
+// batched product right after reuses them instead of converting
+// (ROCMFORGE_GPU_F16EMIT=0: always convert, for A/B).
+type h16State struct {
+	on   bool
+	src  cuda.DevicePtr
+	at   cuda.DevicePtr
+	n, k int
+	seq  uint64
+}
+
+// h16Emit returns where a producer of rows [n, k] should also write them as
+// f16, or 0: only for batches the large-batch path multiplies (n above the
+// matrix-vector sizes) and when xh already holds them (growing it is the
+// product's job). The caller holds enter and calls h16Mark after its launch.
+func (b *Backend) h16Emit(n, k int) cuda.DevicePtr {
+	bl := &b.blas
+	if !bl.h16.on || n <= maxMatVecTokens || k == 0 || !b.useBLAS(n) || bl.xh.ptr == 0 || 2*int64(n)*int64(k) > bl.xh.bytes {
+		return 0
+	}
+	return bl.xh.ptr
+}
+
+// h16Mark records that xh now holds src's rows [n, k] as f16.
+func (b *Backend) h16Mark(src cuda.DevicePtr, n, k int) {
+	b.blas.h16 = h16State{on: true, src: src, at: b.blas.xh.ptr, n: n, k: k, seq: b.opSeq}
+}
+
+// h16Ready reports whether xh holds x's rows [n, k] (buffer xb) as f16,
+// written by the op just before; it keeps them valid for the op after (a
+// second product of the same input).
+func (b *Backend) h16Ready(xb cuda.DevicePtr, n, k int) bool {
+	s := &b.blas.h16
+	if s.seq == 0 || s.seq+1 != b.opSeq || s.src != xb || s.n != n || s.k != k || s.at != b.blas.xh.ptr {
+		return false
+	}
+	s.seq = b.opSeq
+	return true
+}
+
+// toHalf rounds x's rows [n, k] (buffer xb) to f16 into xh, unless the op
+// before left them there.
+func (b *Backend) toHalf(xb cuda.DevicePtr, n, k int) error {
+	if b.h16Ready(xb, n, k) {
+		return nil
+	}
+	nk := int64(n) * int64(k)
+	b.args.reset().ptr(b.blas.xh.ptr).ptr(xb).i64(nk)
+	return b.launch(b.k.all["f32_to_f16"], b.gridFor(nk, 256), cuda.Dim3{X: 256}, 0)
 }
 
 // scratch is a device buffer that only grows.
@@ -83,6 +137,7 @@ type scratch struct {
 // the backend. The context must be current.
 func (b *Backend) initBLAS() {
 	bl := &b.blas
+	bl.h16.on = os.Getenv("ROCMFORGE_GPU_F16EMIT") != "0"
 	b.initMMA()
 	// The mma kernels need the large-batch path on even without cuBLAS;
 	// what they do not take then goes to the tiled kernel.
@@ -298,9 +353,15 @@ func (b *Backend) matmulBLAS(wb, xb, db *devBuf, rowBytes int64, n, m, k int) er
 		a = bl.wh.ptr
 	}
 	nk := int64(n) * int64(k)
-	b.args.reset().ptr(bl.xh.ptr).ptr(xb.ptr).i64(nk)
-	if err := b.launch(conv, b.gridFor(nk, 256), cuda.Dim3{X: 256}, 0); err != nil {
-		return wrap(err)
+	if typ == cuda.R16F {
+		if err := b.toHalf(xb.ptr, n, k); err != nil {
+			return wrap(err)
+		}
+	} else {
+		b.args.reset().ptr(bl.xh.ptr).ptr(xb.ptr).i64(nk)
+		if err := b.launch(conv, b.gridFor(nk, 256), cuda.Dim3{X: 256}, 0); err != nil {
+			return wrap(err)
+		}
 	}
 	err = bl.lib.GemmEx(bl.h, cuda.OpT, cuda.OpN, m, n, k, 1, a, typ, k, bl.xh.ptr, typ, k, 0, db.ptr, cuda.R32F, m,
 		cuda.Compute32F)

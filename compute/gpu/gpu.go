@@ -391,7 +391,7 @@ func kernelNames(prog string) []string {
 	case "elementwise.cu":
 		names = []string{"add_f32", "scale_f32", "softcap_f32", "swiglu_f32", "geglu_f32", "gelu_f32",
 			"addbias_f32", "copy_cols_f32", "softmax_f32", "rmsnorm_f32", "layernorm_f32", "add_rmsnorm_f32",
-			"swiglu_q8_f32"}
+			"swiglu_q8_f32", "swiglu_h_f32"}
 	case "rope.cu":
 		names = []string{"rope_f32"}
 		for _, l := range attLayouts {

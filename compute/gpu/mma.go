@@ -455,8 +455,7 @@ func (b *Backend) matmulMMQ(layout string, xb cuda.DevicePtr, n, k int, ts []mmv
 	if err := b.grow(&bl.xh, 2*nk); err != nil {
 		return wrap(err)
 	}
-	b.args.reset().ptr(bl.xh.ptr).ptr(xb).i64(nk)
-	if err := b.launch(b.k.all["f32_to_f16"], b.gridFor(nk, 256), cuda.Dim3{X: 256}, 0); err != nil {
+	if err := b.toHalf(xb, n, k); err != nil {
 		return wrap(err)
 	}
 	var tiles [3]int
@@ -549,9 +548,7 @@ func (b *Backend) matmulMMA(wb, xb, db *devBuf, rowBytes int64, n, m, k int) err
 		return wrap(err)
 	}
 	bl := &b.blas
-	nk := int64(n) * int64(k)
-	b.args.reset().ptr(bl.xh.ptr).ptr(xb.ptr).i64(nk)
-	if err := b.launch(b.k.all["f32_to_f16"], b.gridFor(nk, 256), cuda.Dim3{X: 256}, 0); err != nil {
+	if err := b.toHalf(xb.ptr, n, k); err != nil {
 		return wrap(err)
 	}
 	p := b.planMMA(wb.layout, n, m, k)

@@ -102,6 +102,16 @@ func (b *Backend) glu(op string, k kernel, dst, gate, up *compute.Tensor) error 
 			b.q8Mark(d.ptr, rows, cols)
 			return nil
 		}
+		// For a batched step, the result rounded to f16 for the batched
+		// down projection.
+		if h := b.h16Emit(rows, cols); h != 0 {
+			b.args.reset().ptr(d.ptr).ptr(g.ptr).ptr(u.ptr).ptr(h).i64(int64(n))
+			if err := b.elementwise(b.k.all["swiglu_h_f32"], n); err != nil {
+				return err
+			}
+			b.h16Mark(d.ptr, rows, cols)
+			return nil
+		}
 	}
 	b.args.reset().ptr(d.ptr).ptr(g.ptr).ptr(u.ptr).i64(int64(n))
 	return b.elementwise(k, n)
@@ -256,12 +266,16 @@ func (b *Backend) RMSNorm(dst, x, w *compute.Tensor, eps float32) error {
 	}
 	defer b.leave()
 	q, qd := b.q8Emit(rows, cols)
-	b.args.reset().ptr(d.ptr).ptr(xb.ptr).ptr(wp).i32(cols).f32(eps).ptr(q).ptr(qd)
+	h := b.h16Emit(rows, cols)
+	b.args.reset().ptr(d.ptr).ptr(xb.ptr).ptr(wp).i32(cols).f32(eps).ptr(q).ptr(qd).ptr(h)
 	if err := b.launch(b.k.rmsnorm, cuda.Dim3{X: uint32(rows)}, cuda.Dim3{X: uint32(b.rowThreads(cols))}, 0); err != nil {
 		return err
 	}
 	if q != 0 {
 		b.q8Mark(d.ptr, rows, cols)
+	}
+	if h != 0 {
+		b.h16Mark(d.ptr, rows, cols)
 	}
 	return nil
 }
@@ -304,12 +318,16 @@ func (b *Backend) AddRMSNorm(dst, x, a, w *compute.Tensor, eps float32) error {
 	}
 	defer b.leave()
 	q, qd := b.q8Emit(rows, cols)
-	b.args.reset().ptr(d.ptr).ptr(xb.ptr).ptr(ab.ptr).ptr(wp).i32(cols).f32(eps).ptr(q).ptr(qd)
+	h := b.h16Emit(rows, cols)
+	b.args.reset().ptr(d.ptr).ptr(xb.ptr).ptr(ab.ptr).ptr(wp).i32(cols).f32(eps).ptr(q).ptr(qd).ptr(h)
 	if err := b.launch(b.k.addRMSNorm, cuda.Dim3{X: uint32(rows)}, cuda.Dim3{X: uint32(b.rowThreads(cols))}, 0); err != nil {
 		return err
 	}
 	if q != 0 {
 		b.q8Mark(d.ptr, rows, cols)
+	}
+	if h != 0 {
+		b.h16Mark(d.ptr, rows, cols)
 	}
 	return nil
 }

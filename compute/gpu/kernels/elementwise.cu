@@ -35,6 +35,17 @@ extern "C" __global__ void swiglu_f32(float* dst, const float* gate, const float
     GRID_STRIDE(i, n) dst[i] = (float)((double)silu(gate[i]) * (double)up[i]);
 }
 
+// swiglu_h_f32: swiglu_f32 (the same bits), and the result rounded to f16
+// (f32_to_f16's rounding) for the batched product that follows (mma.go),
+// which then needs no conversion launch.
+extern "C" __global__ void swiglu_h_f32(float* dst, const float* gate, const float* up, u16* __restrict__ h, i64 n) {
+    GRID_STRIDE(i, n) {
+        const float v = (float)((double)silu(gate[i]) * (double)up[i]);
+        dst[i] = v;
+        h[i] = float_to_half(v);
+    }
+}
+
 // swiglu_q8_f32: swiglu_f32 (the same bits), and the result as q8 blocks
 // for the down projection (mmvq.cu); one warp per 32-element block.
 extern "C" __global__ void swiglu_q8_f32(float* __restrict__ dst, const float* __restrict__ gate,
@@ -114,13 +125,18 @@ extern "C" __global__ void softmax_f32(float* x, int cols) {
 // its q8 block for the matrix-vector product that follows (mmvq.cu): with
 // d % 32 == 0 and the block a multiple of 32 threads, the 32 lanes that
 // write elements 32b..32b+31 together hold block b.
-__device__ __forceinline__ void norm_out(float* yr, int j, float y, int d, i8* q, float2* qd) {
+//
+// h, when not null, gets the output rounded to f16 (f32_to_f16's rounding)
+// for a batched product that follows (mma.go), which then skips its
+// conversion launch.
+__device__ __forceinline__ void norm_out(float* yr, int j, float y, int d, i8* q, float2* qd, u16* h) {
     yr[j] = y;
     if (q) q8_block(y, q + (i64)blockIdx.x * d + (j & ~31), qd + (i64)blockIdx.x * (d >> 5) + (j >> 5));
+    if (h) h[(i64)blockIdx.x * d + j] = float_to_half(y);
 }
 
 extern "C" __global__ void rmsnorm_f32(float* dst, const float* x, const float* __restrict__ w, int d, float eps,
-                                       i8* q, float2* qd) {
+                                       i8* q, float2* qd, u16* h) {
     rf_pdl_entry();
     __shared__ double sd[RF_MAX_WARPS];
     const float* xr = x + (i64)blockIdx.x * d;
@@ -150,7 +166,7 @@ extern "C" __global__ void rmsnorm_f32(float* dst, const float* x, const float* 
             if (j >= d) break;
             double y = (double)v[i] * scale;
             if (w) y *= (double)wv[i];
-            norm_out(yr, j, (float)y, d, q, qd);
+            norm_out(yr, j, (float)y, d, q, qd, h);
         }
         return;
     }
@@ -164,7 +180,7 @@ extern "C" __global__ void rmsnorm_f32(float* dst, const float* x, const float* 
     for (int j = threadIdx.x; j < d; j += blockDim.x) {
         double y = (double)xr[j] * scale;
         if (w) y *= (double)w[j];
-        norm_out(yr, j, (float)y, d, q, qd);
+        norm_out(yr, j, (float)y, d, q, qd, h);
     }
 }
 
@@ -172,7 +188,7 @@ extern "C" __global__ void rmsnorm_f32(float* dst, const float* x, const float* 
 // dst = x / sqrt(mean(x²) + eps) * w. It is add_f32 followed by rmsnorm_f32
 // in one pass over the row, with the same arithmetic, so the same bits.
 extern "C" __global__ void add_rmsnorm_f32(float* dst, float* x, const float* a, const float* __restrict__ w, int d,
-                                           float eps, i8* q, float2* qd) {
+                                           float eps, i8* q, float2* qd, u16* h) {
     rf_pdl_entry();
     __shared__ double sd[RF_MAX_WARPS];
     float* xr = x + (i64)blockIdx.x * d;
@@ -207,7 +223,7 @@ extern "C" __global__ void add_rmsnorm_f32(float* dst, float* x, const float* a,
             if (j >= d) break;
             double y = (double)xv[i] * scale;
             if (w) y *= (double)wv[i];
-            norm_out(yr, j, (float)y, d, q, qd);
+            norm_out(yr, j, (float)y, d, q, qd, h);
         }
         return;
     }
@@ -223,7 +239,7 @@ extern "C" __global__ void add_rmsnorm_f32(float* dst, float* x, const float* a,
     for (int j = threadIdx.x; j < d; j += blockDim.x) {
         double y = (double)xr[j] * scale;
         if (w) y *= (double)w[j];
-        norm_out(yr, j, (float)y, d, q, qd);
+        norm_out(yr, j, (float)y, d, q, qd, h);
     }
 }
 
