@@ -60,7 +60,7 @@ if [ "$PHASE" != bench ]; then
 	for tool in memcheck racecheck; do
 		t0=$SECONDS
 		(cd compute/gpu && timeout 200 compute-sanitizer --tool $tool --error-exitcode 3 \
-			"$BIN/gpu.test" -test.v -test.count=1 -test.short -test.run "${SANITIZE_RUN:-MatMulMMA|MatMulMMQ|MatMulQ8|Q8Producers|NormRowLengths|RoPEPair|RoPEKV|ArgmaxRows|TopK|KVWriteAttention|Attention}" 2>&1) > "$OUT/$tool.log"
+			"$BIN/gpu.test" -test.v -test.count=1 -test.short -test.run "${SANITIZE_RUN:-MatMulMMA|MatMulMMQ|MatMulQ8|Q8Producers|F16Producers|NormRowLengths|RoPEPair|RoPEKV|ArgmaxRows|TopK|KVWriteAttention|Attention}" 2>&1) > "$OUT/$tool.log"
 		summary "compute-sanitizer $tool rc=$? in $((SECONDS - t0)) s over $(grep -c -- '--- PASS' "$OUT/$tool.log") passing tests ($(grep -c -- '--- FAIL' "$OUT/$tool.log") failing): $(tail -1 "$OUT/$tool.log")"
 	done
 fi
@@ -82,6 +82,9 @@ done
 for m in tiny-Q8_0 7b-Q4_0; do
 	bench "$m parallel" X=1 -m "$MODELS/$m.gguf" --parallel 1,8,32,64 -p 128 -n 128 -r 2
 done
+# The producers' f16 copies against a conversion launch before each product.
+bench "tiny-Q8_0 parallel no f16 emit" ROCMFORGE_GPU_F16EMIT=0 -m "$MODELS/tiny-Q8_0.gguf" --parallel 8,32,64 -p 128 -n 128 -r 2
+bench "7b-Q4_0 parallel no f16 emit" ROCMFORGE_GPU_F16EMIT=0 -m "$MODELS/7b-Q4_0.gguf" --parallel 32,64 -p 128 -n 128 -r 2
 # The grouped (GQA) decode attention against the per-head kernel.
 bench "tiny-Q8_0 parallel per-head attention" ROCMFORGE_GPU_ATT_GROUP=0 -m "$MODELS/tiny-Q8_0.gguf" --parallel 8,32,64 -p 128 -n 128 -r 2
 # The KV type against bench's old default (f32), at 64 sequences.
