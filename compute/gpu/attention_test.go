@@ -762,7 +762,8 @@ func TestAttDecPlan(t *testing.T) {
 	}{
 		{"tiny 64 rows", 64, tiny, 256, 0, attGroupMinRows, true, 8, cuda.Dim3{X: 64, Y: 4, Z: 1}, 8},
 		{"tiny 64 rows off", 64, tiny, 256, 0, 0, false, 0, cuda.Dim3{X: 64, Y: 32, Z: 1}, 4},
-		{"tiny below groupMin", attGroupMinRows - 1, tiny, 256, 0, attGroupMinRows, false, 0, cuda.Dim3{X: attGroupMinRows - 1, Y: 32, Z: 1}, 8},
+		{"tiny below groupMin", 7, tiny, 256, 0, 8, false, 0, cuda.Dim3{X: 7, Y: 32, Z: 1}, 16},
+		{"tiny at groupMin", 8, tiny, 256, 0, 8, true, 8, cuda.Dim3{X: 8, Y: 4, Z: 1}, 8},
 		{"tiny 16 rows long context", 16, tiny, 2048, 0, attGroupMinRows, true, 8, cuda.Dim3{X: 16, Y: 4, Z: 2}, 8},
 		{"7b 64 rows", 64, b7, 256, 0, attGroupMinRows, false, 0, cuda.Dim3{X: 64, Y: 32, Z: 1}, 4},
 		{"g3 forced", 3, g3, 256, 0, 1, true, 4, cuda.Dim3{X: 3, Y: 2, Z: 1}, 8},
