@@ -398,8 +398,11 @@ __device__ __forceinline__ float kv_el_p(const char* p, const u16* sc, int c, in
 // att_opaque returns p, hidden from the optimizer, so that a base address
 // kept in registers is not split back into a kernel parameter plus an
 // offset (which costs two 64-bit adds a key instead of one multiply-add).
+// NVIDIA only: the "l" constraint is PTX's; HIP gets p unchanged.
 __device__ __forceinline__ const char* att_opaque(const char* p) {
+#ifndef RF_HIP
     asm("" : "+l"(p));
+#endif
     return p;
 }
 
