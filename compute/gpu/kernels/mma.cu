@@ -37,11 +37,7 @@
 #endif
 
 #ifdef RF_MMA
-__device__ __forceinline__ u32 smem_addr(const void* p) {
-    u32 a;
-    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
-    return a;
-}
+#include "mma_sync.h"
 
 __device__ __forceinline__ void ldsm_x4(u32 r[4], const u16* p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
@@ -50,28 +46,6 @@ __device__ __forceinline__ void ldsm_x4(u32 r[4], const u16* p) {
                  : "memory");
 }
 
-// mma_16816 is c += a·b for a 16x16 f16 tile a (row-major fragment), a
-// 16x8 f16 tile b (column-major fragment) and 16x8 f32 c.
-__device__ __forceinline__ void mma_16816(float c[4], const u32 a[4], u32 b0, u32 b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// Packed f16 pairs. Explicit .rn keeps the compiler from contracting the
-// subtraction and product into an FMA.
-__device__ __forceinline__ u32 hsub2(u32 a, u32 b) {
-    u32 r;
-    asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-__device__ __forceinline__ u32 hmul2(u32 a, u32 b) {
-    u32 r;
-    asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
 #endif
 
 // WTile<T> loads 8 consecutive weight elements (row, col..col+7; col % 8 == 0)

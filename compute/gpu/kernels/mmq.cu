@@ -61,32 +61,7 @@
 #define MMQ_XS_BYTES(BN) (4 * (BN) * 64 + 4 * 32)
 
 #ifdef RF_MMQ
-__device__ __forceinline__ u32 mmq_smem_addr(const void* p) {
-    u32 a;
-    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
-    return a;
-}
-
-__device__ __forceinline__ void mmq_16816(float c[4], const u32 a[4], u32 b0, u32 b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// Packed f16 pairs; explicit .rn keeps the compiler from contracting the
-// subtraction and product into an FMA (mma.cu's rounding, exactly).
-__device__ __forceinline__ u32 mmq_hsub2(u32 a, u32 b) {
-    u32 r;
-    asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-__device__ __forceinline__ u32 mmq_hmul2(u32 a, u32 b) {
-    u32 r;
-    asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
+#include "mma_sync.h"
 
 __device__ __forceinline__ u32 mmq_word(const uint4& v, int i) {
     return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
@@ -151,7 +126,7 @@ struct MQ<T_Q4_0S> {
     }
     __device__ __forceinline__ u32 pair(int j, int s, int hi) const {
         const u32 v = (mmq_word(q[j], s & 3) >> (s & 4)) & 0x0f0f0f0fu;
-        return mmq_hmul2(mmq_hsub2(__byte_perm(v, 0x64, hi ? 0x4342 : 0x4140), 0x64086408u), d2[j]);
+        return hmul2(hsub2(__byte_perm(v, 0x64, hi ? 0x4342 : 0x4140), 0x64086408u), d2[j]);
     }
 };
 
@@ -182,7 +157,7 @@ struct MQ<T_Q8_0S> {
     }
     __device__ __forceinline__ u32 pair(int j, int s, int hi) const {
         const u32 v = mmq_word(q[j][s >> 2], s & 3) ^ 0x80808080u;
-        return mmq_hmul2(mmq_hsub2(__byte_perm(v, 0x64, hi ? 0x4342 : 0x4140), 0x64806480u), d2[j]);
+        return hmul2(hsub2(__byte_perm(v, 0x64, hi ? 0x4342 : 0x4140), 0x64806480u), d2[j]);
     }
 };
 #endif
@@ -251,8 +226,8 @@ __device__ __forceinline__ void mmq_chunk(float (&acc)[2][BN / 8][4], const MQ<T
             const uint4 b = *(const uint4*)(xb + ((t * BN + nt * 8 + g) * 4 + q) * 16 + t * 32);
 #pragma unroll
             for (int mt = 0; mt < 2; mt++) {
-                mmq_16816(acc[mt][nt], a[0][mt], b.x, b.y);
-                mmq_16816(acc[mt][nt], a[1][mt], b.z, b.w);
+                mma_16816(acc[mt][nt], a[0][mt], b.x, b.y);
+                mma_16816(acc[mt][nt], a[1][mt], b.z, b.w);
             }
         }
     }
@@ -289,7 +264,7 @@ __device__ __forceinline__ void mmq_finish(const float (&acc)[2][BN / 8][4], con
     cluster_sync();
     constexpr int R = ((MMQ_BM + S - 1) / S + 3) & ~3;  // rows a part sums, a multiple of 4
     const int r0 = B.z * R, rows = min(R, MMQ_BM - r0);
-    const u32 base = mmq_smem_addr(red);
+    const u32 base = smem_addr(red);
     for (int e = tid; e < BN * (R / 4); e += MMQ_THREADS) {
         const int tl = e / (R / 4), rl = r0 + (e % (R / 4)) * 4;
         if (rl - r0 >= rows) continue;
@@ -373,11 +348,11 @@ __device__ void mmq_matmul(MmqW w0, MmqW w1, MmqW w2, int tiles0, int tiles01, c
 // registers; bytes < size fills the rest with zeros (rows past m, tokens
 // past n).
 __device__ __forceinline__ void mmq_cp16(void* dst, const void* src, int bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(mmq_smem_addr(dst)), "l"(src), "r"(bytes)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes)
                  : "memory");
 }
 __device__ __forceinline__ void mmq_cp4(void* dst, const void* src, int bytes) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(mmq_smem_addr(dst)), "l"(src), "r"(bytes)
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes)
                  : "memory");
 }
 __device__ __forceinline__ void mmq_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
