@@ -74,16 +74,12 @@ type blasState struct {
 }
 
 // h16State is what xh holds when the op that wrote it was a producer
-// (RMSNorm, AddRMSNorm, SwiGLU) that emitted its output rounded to f16:
-// the F32 rows [n, k] at src, as of op number seq, at xh address at. The
-// batched product right after reuses them instead of converting
+// (RMSNorm, AddRMSNorm, SwiGLU) that emitted its output rounded to f16; the
+// batched product right after reuses it instead of converting
 // (ROCMFORGE_GPU_F16EMIT=0: always convert, for A/B).
 type h16State struct {
-	on   bool
-	src  cuda.DevicePtr
-	at   cuda.DevicePtr
-	n, k int
-	seq  uint64
+	on bool
+	handoff
 }
 
 // h16Emit returns where a producer of rows [n, k] should also write them as
@@ -100,25 +96,13 @@ func (b *Backend) h16Emit(n, k int) cuda.DevicePtr {
 
 // h16Mark records that xh now holds src's rows [n, k] as f16.
 func (b *Backend) h16Mark(src cuda.DevicePtr, n, k int) {
-	b.blas.h16 = h16State{on: true, src: src, at: b.blas.xh.ptr, n: n, k: k, seq: b.opSeq}
-}
-
-// h16Ready reports whether xh holds x's rows [n, k] (buffer xb) as f16,
-// written by the op just before; it keeps them valid for the op after (a
-// second product of the same input).
-func (b *Backend) h16Ready(xb cuda.DevicePtr, n, k int) bool {
-	s := &b.blas.h16
-	if s.seq == 0 || s.seq+1 != b.opSeq || s.src != xb || s.n != n || s.k != k || s.at != b.blas.xh.ptr {
-		return false
-	}
-	s.seq = b.opSeq
-	return true
+	b.blas.h16.mark(src, b.blas.xh.ptr, n, k, b.opSeq)
 }
 
 // toHalf rounds x's rows [n, k] (buffer xb) to f16 into xh, unless the op
 // before left them there.
 func (b *Backend) toHalf(xb cuda.DevicePtr, n, k int) error {
-	if b.h16Ready(xb, n, k) {
+	if b.blas.h16.fresh(xb, b.blas.xh.ptr, n, k, b.opSeq) {
 		return nil
 	}
 	nk := int64(n) * int64(k)

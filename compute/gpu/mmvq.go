@@ -42,13 +42,37 @@ var mmvqNames = func() map[string]map[int]string {
 	return names
 }()
 
-// q8State is the quantized-activation scratch and what it holds: the rows
-// of the F32 buffer at src ([n, k]) as of op number seq (core.opSeq).
+// handoff records what a scratch copy of some op's output holds (the q8
+// blocks of the 8-bit products, the f16 rows of the batched ones): the F32
+// rows [n, k] at src, written into the scratch at address at by op number
+// seq (core.opSeq). Only the op right after may use it (fresh), which keeps
+// it valid for one more op (a second product of the same input); any
+// other op in between, or a regrown scratch, makes the consumer convert.
+type handoff struct {
+	src, at cuda.DevicePtr
+	n, k    int
+	seq     uint64
+}
+
+// mark records that op wrote src's rows [n, k] into the scratch at at.
+func (h *handoff) mark(src, at cuda.DevicePtr, n, k int, op uint64) {
+	*h = handoff{src: src, at: at, n: n, k: k, seq: op}
+}
+
+// fresh reports whether op, the op after the writer, may use the copy of
+// src's rows [n, k] at at, and if so keeps it for the op after op.
+func (h *handoff) fresh(src, at cuda.DevicePtr, n, k int, op uint64) bool {
+	if h.seq == 0 || h.seq+1 != op || h.src != src || h.at != at || h.n != n || h.k != k {
+		return false
+	}
+	h.seq = op
+	return true
+}
+
+// q8State is the quantized-activation scratch and what it holds.
 type q8State struct {
-	buf  scratch
-	src  cuda.DevicePtr
-	n, k int
-	seq  uint64
+	buf scratch
+	handoff
 	// wanted: an mmvq product has run, so the producers' q8 blocks may be
 	// used (a model of float weights never pays for them).
 	wanted bool
@@ -102,7 +126,7 @@ func (b *Backend) q8Emit(n, k int) (q, d cuda.DevicePtr) {
 // q8Mark records that the scratch now holds src's rows [n, k] (the op just
 // launched wrote them).
 func (b *Backend) q8Mark(src cuda.DevicePtr, n, k int) {
-	b.q8.src, b.q8.n, b.q8.k, b.q8.seq = src, n, k, b.opSeq
+	b.q8.mark(src, b.q8.buf.ptr, n, k, b.opSeq)
 }
 
 // q8Forget says the scratch holds nothing known (graph boundaries).
@@ -113,9 +137,8 @@ func (b *Backend) q8Forget() { b.q8.seq = 0 }
 // the same input), else quantized now. The caller holds enter.
 func (b *Backend) q8Input(xb cuda.DevicePtr, n, k int) (q, d cuda.DevicePtr, err error) {
 	s := &b.q8
-	if s.seq != 0 && s.seq+1 == b.opSeq && s.src == xb && s.n == n && s.k == k {
+	if s.fresh(xb, s.buf.ptr, n, k, b.opSeq) {
 		q, d, _ = q8Layout(s.buf.ptr, n, k)
-		s.seq = b.opSeq
 		return q, d, nil
 	}
 	_, _, bytes := q8Layout(0, n, k)
