@@ -327,22 +327,6 @@ __device__ void mma_matmul(const u8* __restrict__ w, const u8* __restrict__ aux,
 }
 
 #ifdef RF_MMA
-// cp.async copies global bytes into shared memory without holding
-// registers; bytes < size fills the rest with zeros (rows past m).
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, int bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes)
-                 : "memory");
-}
-__device__ __forceinline__ void cp_async8(void* dst, const void* src, int bytes) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes)
-                 : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
-}
-
 // WAsync<T> stages the raw bytes of one chunk (128 columns) of the block's
 // 128 weight rows in shared memory, q (QB bytes a row) and d (DB bytes a
 // row), with cp.async (issue: every thread its share of 16- or 8-byte

@@ -1,5 +1,5 @@
-// mma_sync.h: the tensor-core product and packed-f16 helpers that mma.cu
-// and mmq.cu share. NVIDIA sm_80 and newer only: each file includes it
+// mma_sync.h: the tensor-core product, packed-f16 and cp.async helpers that
+// mma.cu and mmq.cu share. NVIDIA sm_80 and newer only: each file includes it
 // inside its own architecture guard (RF_MMA, RF_MMQ).
 #pragma once
 
@@ -32,4 +32,25 @@ __device__ __forceinline__ u32 hmul2(u32 a, u32 b) {
     u32 r;
     asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
     return r;
+}
+
+// cp.async copies global bytes into shared memory without holding
+// registers; bytes < size fills the rest with zeros (rows past m, tokens
+// past n).
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void cp_async8(void* dst, const void* src, int bytes) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void cp_async4(void* dst, const void* src, int bytes) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }

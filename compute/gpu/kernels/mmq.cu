@@ -343,24 +343,6 @@ __device__ void mmq_matmul(MmqW w0, MmqW w1, MmqW w2, int tiles0, int tiles01, c
 #endif
 }
 
-#ifdef RF_MMQ
-// cp.async copies global bytes into shared memory without holding
-// registers; bytes < size fills the rest with zeros (rows past m, tokens
-// past n).
-__device__ __forceinline__ void mmq_cp16(void* dst, const void* src, int bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes)
-                 : "memory");
-}
-__device__ __forceinline__ void mmq_cp4(void* dst, const void* src, int bytes) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes)
-                 : "memory");
-}
-__device__ __forceinline__ void mmq_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void mmq_wait() {
-    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
-}
-#endif
 
 // mmq_matmul_async is mmq_matmul with every byte staged by cp.async
 // MMQ_STAGES - 1 chunks ahead (the default): the weights' raw bytes into
@@ -406,20 +388,20 @@ __device__ void mmq_matmul_async(MmqW w0, MmqW w1, MmqW w2, int tiles0, int tile
                 const i64 bk = B.blk[j] + 4 * ch;
 #pragma unroll
                 for (int h = 0; h < QU; h++)
-                    mmq_cp16(wst + ((j * QU + h) * MMQ_THREADS + tid) * 16, B.W.w + bk * (16 * QU) + 16 * h,
-                             B.ok[j] ? 16 : 0);
-                mmq_cp4(wst + WQ + (j * MMQ_THREADS + tid) * 4, B.W.aux + (bk & ~(i64)1) * 2, B.ok[j] ? 4 : 0);
+                    cp_async16(wst + ((j * QU + h) * MMQ_THREADS + tid) * 16, B.W.w + bk * (16 * QU) + 16 * h,
+                               B.ok[j] ? 16 : 0);
+                cp_async4(wst + WQ + (j * MMQ_THREADS + tid) * 4, B.W.aux + (bk & ~(i64)1) * 2, B.ok[j] ? 4 : 0);
             }
             u8* xb = xs + si * XSB;
             const int kb = ch * MMQ_BK;
 #pragma unroll
             for (int i = 0; i < GX; i++) {
                 const int u = i * MMQ_THREADS + tid, nn = u >> 4, qq = (u >> 2) & 3, t = u & 3, tk = B.tok0 + nn;
-                mmq_cp16(xb + ((t * BN + nn) * 4 + qq) * 16 + t * 32,
-                         x + (i64)min(tk, n - 1) * k + kb + ((u & 15) << 3), tk < n ? 16 : 0);
+                cp_async16(xb + ((t * BN + nn) * 4 + qq) * 16 + t * 32,
+                           x + (i64)min(tk, n - 1) * k + kb + ((u & 15) << 3), tk < n ? 16 : 0);
             }
         }
-        mmq_commit();
+        cp_async_commit();
     };
 #pragma unroll
     for (int s = 0; s < MMQ_STAGES - 1; s++) issue(B.c0 + s);
@@ -427,7 +409,7 @@ __device__ void mmq_matmul_async(MmqW w0, MmqW w1, MmqW w2, int tiles0, int tile
         // This thread's copies for chunk ch are done (later ones may still
         // be in flight); after the barrier everyone's are, and every warp
         // has finished chunk ch - 1, whose stage the next issue refills.
-        mmq_wait<MMQ_STAGES - 2>();
+        cp_async_wait<MMQ_STAGES - 2>();
         __syncthreads();
         issue(ch + MMQ_STAGES - 1);
         const int si = (ch - B.c0) % MMQ_STAGES;
@@ -435,7 +417,7 @@ __device__ void mmq_matmul_async(MmqW w0, MmqW w1, MmqW w2, int tiles0, int tile
         wc.stage(ws + si * WSB, WQ, tid, q);
         mmq_chunk<T, BN>(acc, wc, xs + si * XSB, g, q);
     }
-    mmq_wait<0>();
+    cp_async_wait<0>();
     if (S > 1) __syncthreads();  // the stages become the tile the parts sum
     mmq_finish<BN, S>(acc, B, (float*)mmq_smem, n, tid, warp, g, q);
 #endif
