@@ -345,26 +345,7 @@ func benchDecode(bm *testing.B, b *Backend, heads, kvHeads, d, ctx int, typ ggml
 	out := newT(ggml.F32, 1, heads*d)
 	pos := []int32{int32(ctx - 1)}
 	seqs := []compute.SeqAttn{{QStart: 0, QLen: 1, CtxLen: ctx, Blocks: blocks}}
-	if err := b.sync(); err != nil {
-		bm.Fatal(err)
-	}
-	g, err := b.capture(func() error {
-		for _, pool := range pools {
-			if err := b.Attention(out, q, pool, pos, seqs, p); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		bm.Fatal(err)
-	}
-	defer b.destroy(g)
-	timeGPU(bm, b, func() error { return b.replay(g) })
-	calls := float64(bm.N * copies)
-	sec := bm.Elapsed().Seconds()
-	bm.ReportMetric(sec/calls*1e6, "µs/call")
-	bm.ReportMetric(float64(poolBytes)*calls/sec/1e9, "GB/s")
+	benchAttentionReplay(bm, b, pools, out, q, pos, seqs, p, poolBytes)
 	pl := b.attDec(layoutNames[typ], 1, ctx, p, attKeyRoom(seqs, bs), false)
 	bm.Logf("%d pools, %d split(s), grouped %v", copies, pl.splits, pl.grouped)
 }
@@ -551,26 +532,7 @@ func BenchmarkAttentionBatchDecode(bm *testing.B) {
 					bm.Fatal(err)
 				}
 				out := newT(ggml.F32, seqs, sh.heads*sh.d)
-				if err := b.sync(); err != nil {
-					bm.Fatal(err)
-				}
-				g, err := b.capture(func() error {
-					for _, pool := range pools {
-						if err := b.Attention(out, q, pool, pos, ss, p); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				if err != nil {
-					bm.Fatal(err)
-				}
-				defer b.destroy(g)
-				timeGPU(bm, b, func() error { return b.replay(g) })
-				calls := float64(bm.N * layers)
-				sec := bm.Elapsed().Seconds()
-				bm.ReportMetric(sec/calls*1e6, "µs/call")
-				bm.ReportMetric(float64(keyBytes)*calls/sec/1e9, "GB/s")
+				benchAttentionReplay(bm, b, pools, out, q, pos, ss, p, keyBytes)
 				pl := b.attDec(layoutNames[typ], seqs, seqs*room, p, attKeyRoom(ss, bs), false)
 				bm.Logf("grouped %v (%d heads a block), grid %v, %d warps, %d split(s)", pl.grouped, pl.gm, pl.grid, pl.warps, pl.splits)
 			})
@@ -789,4 +751,32 @@ func TestAttDecPlan(t *testing.T) {
 			t.Errorf("%s: %d partial records, scratch holds %d", tc.name, recs, attPartials)
 		}
 	}
+}
+
+// benchAttentionReplay captures one Attention call per pool (the layers of
+// a step) into a graph and times its replays, reporting µs per call and
+// the GB/s of bytesPerCall, the K/V bytes one call reads.
+func benchAttentionReplay(bm *testing.B, b *Backend, pools []compute.KVPool, out, q *compute.Tensor,
+	pos []int32, seqs []compute.SeqAttn, p compute.AttnParams, bytesPerCall int) {
+	bm.Helper()
+	if err := b.sync(); err != nil {
+		bm.Fatal(err)
+	}
+	g, err := b.capture(func() error {
+		for _, pool := range pools {
+			if err := b.Attention(out, q, pool, pos, seqs, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		bm.Fatal(err)
+	}
+	defer b.destroy(g)
+	timeGPU(bm, b, func() error { return b.replay(g) })
+	calls := float64(bm.N * len(pools))
+	sec := bm.Elapsed().Seconds()
+	bm.ReportMetric(sec/calls*1e6, "µs/call")
+	bm.ReportMetric(float64(bytesPerCall)*calls/sec/1e9, "GB/s")
 }
